@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Creates .venv with lrkit (editable) and everything the demo, tests and benchmarks need.
+# Idempotent: re-running only installs what changed. Works offline except for the package index.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+stamp=.venv/.lrkit-installed
+want=$(cat pyproject.toml constraints.txt scripts/setup-env.sh | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    exit 0
+fi
+echo "setting up .venv (torch CPU, jax, keras, optax, transformers, timm...)" >&2
+.venv/bin/python -m pip install -q --upgrade "pip>=25.1"
+# torch is pinned to 2.13.0 through constraints.txt: an unpinned torch pulls the CUDA build.
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[all]" --group test
+# timm's package __init__ imports torchvision, which has no CPU build here: install timm without
+# its dependencies; tests load only its torch-only modules (see tests/oracles.py).
+.venv/bin/python -m pip install -q --no-deps -c constraints.txt timm
+echo "$want" > "$stamp"

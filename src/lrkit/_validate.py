@@ -1,0 +1,96 @@
+"""Construction-time checks. Every failure is a ``ValueError`` naming the parameter, the value
+received and what is allowed."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+
+def _describe(value: Any) -> str:
+    return repr(value)
+
+
+def fail(owner: str, name: str, value: Any, allowed: str) -> ValueError:
+    return ValueError(f"{owner}: {name} must be {allowed}; got {_describe(value)}")
+
+
+def number(owner: str, name: str, value: Any) -> float:
+    """A finite real number (bool rejected)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise fail(owner, name, value, "a finite real number")
+    try:
+        f = float(value)
+    except (OverflowError, ValueError, TypeError):
+        raise fail(owner, name, value, "a finite real number") from None
+    if not math.isfinite(f):
+        raise fail(owner, name, value, "a finite real number")
+    return f
+
+
+def steps(owner: str, name: str, value: Any, *, allow_zero: bool = False) -> int | float:
+    """A finite step count: > 0 (or >= 0); integral values are stored as int."""
+    v = number(owner, name, value)
+    if v < 0 or (v == 0 and not allow_zero):
+        allowed = "a finite number >= 0" if allow_zero else "a finite number > 0"
+        raise fail(owner, name, value, allowed)
+    return int(v) if v.is_integer() else v
+
+
+def integer(owner: str, name: str, value: Any, *, minimum: int = 0) -> int:
+    v = number(owner, name, value)
+    if not v.is_integer() or v < minimum:
+        raise fail(owner, name, value, f"an integer >= {minimum}")
+    return int(v)
+
+
+def rate(owner: str, name: str, value: Any) -> float:
+    """A finite rate >= 0."""
+    v = number(owner, name, value)
+    if v < 0:
+        raise fail(owner, name, value, "a finite number >= 0 (rates are never negative)")
+    return v
+
+
+def positive(owner: str, name: str, value: Any) -> float:
+    v = number(owner, name, value)
+    if v <= 0:
+        raise fail(owner, name, value, "a finite number > 0")
+    return v
+
+
+def in_range(
+    owner: str, name: str, value: Any, lo: float, hi: float, *, lo_open: bool, hi_open: bool
+) -> float:
+    v = number(owner, name, value)
+    ok_lo = v > lo if lo_open else v >= lo
+    ok_hi = v < hi if hi_open else v <= hi
+    if not (ok_lo and ok_hi):
+        lb = "(" if lo_open else "["
+        rb = ")" if hi_open else "]"
+        raise fail(owner, name, value, f"in {lb}{lo:g}, {hi:g}{rb}")
+    return v
+
+
+def choice(owner: str, name: str, value: Any, options: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in options:
+        allowed = "one of " + ", ".join(repr(o) for o in options)
+        raise fail(owner, name, value, allowed)
+    return value
+
+
+def boolean(owner: str, name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise fail(owner, name, value, "True or False")
+    return value
+
+
+def sequence(owner: str, name: str, value: Any) -> tuple[Any, ...]:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        try:
+            return tuple(value)
+        except TypeError:
+            raise fail(owner, name, value, "a list") from None
+    return tuple(value)

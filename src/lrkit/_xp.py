@@ -1,0 +1,296 @@
+"""Array-family dispatch: one schedule formula, evaluated on Python numbers, numpy, torch or jax.
+
+A schedule's formula is written once against the small namespace below (``floor``, ``cos``,
+``where``...). ``namespace_of(t)`` picks the implementation from the type of the step ``t``
+without importing any framework: a torch tensor can only exist if torch is already imported.
+
+Python numbers use :mod:`math` and ordinary branches, so scalar evaluation stays fast. Array
+families use branch-free ``where`` so the same code vectorises and traces under ``jax.jit`` and
+``torch.compile(fullgraph=True)``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+
+class PyMath:
+    """Python floats: :mod:`math` and ordinary branches."""
+
+    is_python = True
+
+    @staticmethod
+    def asfloat(t: Any) -> Any:
+        return float(t)
+
+    @staticmethod
+    def floor(x: Any) -> Any:
+        return float(math.floor(x))
+
+    @staticmethod
+    def cos(x: Any) -> Any:
+        return math.cos(x)
+
+    @staticmethod
+    def sqrt(x: Any) -> Any:
+        return math.sqrt(x)
+
+    @staticmethod
+    def exp(x: Any) -> Any:
+        return math.exp(x)
+
+    @staticmethod
+    def log(x: Any) -> Any:
+        return math.log(x)
+
+    @staticmethod
+    def power(base: float, x: Any) -> Any:
+        return base**x
+
+    @staticmethod
+    def where(cond: Any, a: Any, b: Any) -> Any:
+        return a if cond else b
+
+    @staticmethod
+    def minimum(x: Any, c: float) -> Any:
+        return x if x < c else c
+
+    @staticmethod
+    def maximum(x: Any, c: float) -> Any:
+        return x if x > c else c
+
+    @staticmethod
+    def clip(x: Any, lo: float, hi: float) -> Any:
+        return lo if x < lo else (hi if x > hi else x)
+
+    @staticmethod
+    def full_like(t: Any, value: float) -> Any:
+        return float(value)
+
+    @staticmethod
+    def tofloat(x: Any) -> Any:
+        return float(x)
+
+
+class NumpyMath:
+    """numpy arrays: float64, vectorised."""
+
+    is_python = False
+
+    def __init__(self, np: Any) -> None:
+        self.np = np
+
+    def asfloat(self, t: Any) -> Any:
+        return self.np.asarray(t, dtype=self.np.float64)
+
+    def floor(self, x: Any) -> Any:
+        return self.np.floor(x)
+
+    def cos(self, x: Any) -> Any:
+        return self.np.cos(x)
+
+    def sqrt(self, x: Any) -> Any:
+        return self.np.sqrt(x)
+
+    def exp(self, x: Any) -> Any:
+        return self.np.exp(x)
+
+    def log(self, x: Any) -> Any:
+        return self.np.log(x)
+
+    def power(self, base: float, x: Any) -> Any:
+        return self.np.power(base, x)
+
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        return self.np.where(cond, a, b)
+
+    def minimum(self, x: Any, c: float) -> Any:
+        return self.np.minimum(x, c)
+
+    def maximum(self, x: Any, c: float) -> Any:
+        return self.np.maximum(x, c)
+
+    def clip(self, x: Any, lo: float, hi: float) -> Any:
+        return self.np.clip(x, lo, hi)
+
+    def full_like(self, t: Any, value: float) -> Any:
+        return self.np.full_like(t, value, dtype=self.np.float64)
+
+    def tofloat(self, x: Any) -> Any:
+        return self.np.asarray(x, dtype=self.np.float64)
+
+
+class TorchMath:
+    """torch tensors: same device; integer steps become the default float dtype."""
+
+    is_python = False
+
+    def __init__(self, torch: Any) -> None:
+        self.torch = torch
+
+    def asfloat(self, t: Any) -> Any:
+        if t.is_floating_point():
+            return t
+        return t.to(self.torch.get_default_dtype())
+
+    def floor(self, x: Any) -> Any:
+        return self.torch.floor(x)
+
+    def cos(self, x: Any) -> Any:
+        return self.torch.cos(x)
+
+    def sqrt(self, x: Any) -> Any:
+        return self.torch.sqrt(x)
+
+    def exp(self, x: Any) -> Any:
+        return self.torch.exp(x)
+
+    def log(self, x: Any) -> Any:
+        return self.torch.log(x)
+
+    def power(self, base: float, x: Any) -> Any:
+        return self.torch.pow(base, x)
+
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        return self.torch.where(cond, a, b)
+
+    def minimum(self, x: Any, c: float) -> Any:
+        return self.torch.clamp(x, max=c)
+
+    def maximum(self, x: Any, c: float) -> Any:
+        return self.torch.clamp(x, min=c)
+
+    def clip(self, x: Any, lo: float, hi: float) -> Any:
+        return self.torch.clamp(x, min=lo, max=hi)
+
+    def full_like(self, t: Any, value: float) -> Any:
+        return self.torch.full_like(t, value)
+
+    def tofloat(self, x: Any) -> Any:
+        return x
+
+
+class JaxMath:
+    """jax arrays and tracers: integer steps become jax's default float dtype."""
+
+    is_python = False
+
+    def __init__(self, jnp: Any) -> None:
+        self.jnp = jnp
+
+    def asfloat(self, t: Any) -> Any:
+        if self.jnp.issubdtype(t.dtype, self.jnp.floating):
+            return t
+        return t.astype(self.jnp.result_type(float))
+
+    def floor(self, x: Any) -> Any:
+        return self.jnp.floor(x)
+
+    def cos(self, x: Any) -> Any:
+        return self.jnp.cos(x)
+
+    def sqrt(self, x: Any) -> Any:
+        return self.jnp.sqrt(x)
+
+    def exp(self, x: Any) -> Any:
+        return self.jnp.exp(x)
+
+    def log(self, x: Any) -> Any:
+        return self.jnp.log(x)
+
+    def power(self, base: float, x: Any) -> Any:
+        return self.jnp.power(self.jnp.asarray(base, dtype=x.dtype), x)
+
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        return self.jnp.where(cond, a, b)
+
+    def minimum(self, x: Any, c: float) -> Any:
+        return self.jnp.minimum(x, c)
+
+    def maximum(self, x: Any, c: float) -> Any:
+        return self.jnp.maximum(x, c)
+
+    def clip(self, x: Any, lo: float, hi: float) -> Any:
+        return self.jnp.clip(x, lo, hi)
+
+    def full_like(self, t: Any, value: float) -> Any:
+        return self.jnp.full_like(t, value)
+
+    def tofloat(self, x: Any) -> Any:
+        return x
+
+
+PY = PyMath()
+_cache: dict[str, Any] = {}
+
+Namespace = Any
+"""One of the classes above (structural: they share method names)."""
+
+
+def namespace_of(t: Any) -> Namespace:
+    """The math namespace for the array family of ``t``.
+
+    Raises ``TypeError`` for a type that is not a real number or a supported array.
+    """
+    kind = type(t)
+    if kind is int or kind is float:
+        return PY
+    module = kind.__module__ or ""
+    if module.startswith("torch"):
+        torch = sys.modules["torch"]
+        if isinstance(t, torch.Tensor):
+            ns = _cache.get("torch")
+            if ns is None:
+                ns = _cache["torch"] = TorchMath(torch)
+            return ns
+    if module.startswith(("jax", "jaxlib")):
+        jax = sys.modules.get("jax")
+        if jax is not None and isinstance(t, jax.Array):
+            ns = _cache.get("jax")
+            if ns is None:
+                import jax.numpy as jnp
+
+                ns = _cache["jax"] = JaxMath(jnp)
+            return ns
+    if module == "numpy":
+        np = sys.modules["numpy"]
+        if isinstance(t, np.ndarray | np.generic):
+            ns = _cache.get("numpy")
+            if ns is None:
+                ns = _cache["numpy"] = NumpyMath(np)
+            return ns
+    if isinstance(t, bool):
+        raise TypeError("a schedule's step must be a number or an array, not a bool")
+    if isinstance(t, int | float):  # int/float subclasses (e.g. IntEnum)
+        return PY
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(t, jax.Array):  # tracers live in other modules
+        ns = _cache.get("jax")
+        if ns is None:
+            import jax.numpy as jnp
+
+            ns = _cache["jax"] = JaxMath(jnp)
+        return ns
+    raise TypeError(
+        f"a schedule's step must be a Python number, a numpy array, a torch tensor or a jax "
+        f"array; got {kind.__module__}.{kind.__qualname__}"
+    )
+
+
+def floor_div(xp: Namespace, t: Any, k: float) -> Any:
+    """``floor(t / k)``, exact at multiples of ``k`` in every family and precision.
+
+    XLA may rewrite ``t / k`` as ``t * (1/k)``, which lands one step early at ``t = n*k`` in
+    float32; the result is corrected with two exact comparisons against ``q*k``.
+    """
+    q = xp.floor(t / k)
+    if xp.is_python:
+        if (q + 1.0) * k <= t:
+            return q + 1.0
+        if q * k > t:
+            return q - 1.0
+        return q
+    q = xp.where((q + 1.0) * k <= t, q + 1.0, q)
+    return xp.where(q * k > t, q - 1.0, q)

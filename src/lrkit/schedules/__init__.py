@@ -1,0 +1,37 @@
+"""Schedule families; each module registers its constructors in the one registry."""
+
+from lrkit.schedules._base import Schedule, StatefulScheduleError
+from lrkit.schedules._registry import registry
+from lrkit.schedules.algebra import Add, Mul
+from lrkit.schedules.basic import Constant, Linear
+from lrkit.schedules.compose import Join, UntunedWarmup, Warmup, WarmupFactor
+from lrkit.schedules.cyclic import CosineRestarts, Cyclic, OneCycle
+from lrkit.schedules.decay import Cosine, Exponential, InverseSqrt, Multistep, Polynomial, StepDecay
+from lrkit.schedules.plateau import Plateau, PlateauState
+from lrkit.schedules.wsd import Wsd
+
+__all__ = [
+    "Add",
+    "Constant",
+    "Cosine",
+    "CosineRestarts",
+    "Cyclic",
+    "Exponential",
+    "InverseSqrt",
+    "Join",
+    "Linear",
+    "Mul",
+    "Multistep",
+    "OneCycle",
+    "Plateau",
+    "PlateauState",
+    "Polynomial",
+    "Schedule",
+    "StatefulScheduleError",
+    "StepDecay",
+    "UntunedWarmup",
+    "Warmup",
+    "WarmupFactor",
+    "Wsd",
+    "registry",
+]

@@ -1,0 +1,196 @@
+"""The ``Schedule`` base class: evaluation on every array family, algebra, and the hooks that
+composition, spec strings and drivers use."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from lrkit._xp import PY, Namespace, namespace_of
+
+States = Sequence[Any]
+"""The plateau states of a subtree, in depth-first order (empty for a stateless tree)."""
+
+
+class StatefulScheduleError(ValueError):
+    """A schedule containing ``plateau`` was evaluated without a driver holding its state."""
+
+
+SCHEDULE: dict[str, str] = {"kind": "schedule"}
+"""Field metadata: the field holds one schedule (printed positionally in spec strings)."""
+SCHEDULES: dict[str, str] = {"kind": "schedules"}
+"""Field metadata: the field holds a list of schedules (printed positionally)."""
+
+
+class Schedule:
+    """Base class of every schedule: an immutable value, ``s(t)`` in closed form.
+
+    ``t`` is the number of scheduler steps already taken (``s(0)`` is the rate of the first
+    optimizer step) and may be fractional. Python numbers give a ``float``; numpy arrays give
+    float64 arrays; torch tensors give tensors on the same device; jax arrays give jax arrays.
+    """
+
+    name: ClassVar[str] = ""
+    """The spec name (``cosine``, ``warmup``...): the constructor, dict ``type`` and CLI name."""
+
+    # --- evaluation -------------------------------------------------------------------------
+
+    def __call__(self, t: Any) -> Any:
+        """The schedule at step ``t``: no hidden state, the same ``t`` gives the same value."""
+        if self._n_states:
+            raise StatefulScheduleError(
+                f"{self} contains plateau(), whose value depends on the metrics reported so far; "
+                "drive it with lrkit.Stepper or lrkit.torch.LRScheduler instead of calling it"
+            )
+        return self.evaluate(t, ())
+
+    def evaluate(self, t: Any, states: States) -> Any:
+        """``s(t)`` with the given plateau states (depth-first order, see ``Stepper``)."""
+        xp = namespace_of(t)
+        if xp is PY:
+            tf = float(t)
+            if not tf >= 0.0 or tf == math.inf:
+                raise ValueError(f"t must be a finite step count >= 0; got {t!r}")
+            return float(self._eval(tf, PY, states))
+        tf = xp.asfloat(t)
+        if not hasattr(xp, "torch") and not hasattr(xp, "jnp"):
+            np = xp.np
+            if tf.size and not (np.all(tf >= 0.0) and np.all(np.isfinite(tf))):
+                raise ValueError("t must hold finite step counts >= 0; got negative, NaN or inf")
+        out = self._eval(tf, xp, states)
+        if isinstance(out, float | int):
+            return xp.full_like(tf, float(out))
+        return out
+
+    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        """The formula, on floats ``t`` of the family ``xp``. Subclasses implement it."""
+        raise NotImplementedError
+
+    # --- structure ---------------------------------------------------------------------------
+
+    @property
+    def duration(self) -> float | None:
+        """The step from which a finite schedule holds its final value; ``None`` if unbounded."""
+        return None
+
+    @property
+    def is_constant(self) -> bool:
+        """True for a time-invariant schedule (``constant``): it never ends nor changes."""
+        return False
+
+    def breakpoints(self) -> tuple[float, ...]:
+        """Phase boundaries (warmup end, join boundaries, phase ends), for charts."""
+        return ()
+
+    @property
+    def has_state(self) -> bool:
+        """True if the tree contains a ``plateau`` (its value depends on reported metrics)."""
+        return self._n_states > 0
+
+    def children(self) -> tuple[Schedule, ...]:
+        """Direct sub-schedules, in field order."""
+        out: list[Schedule] = []
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            kind = f.metadata.get("kind")
+            if kind == "schedule":
+                out.append(getattr(self, f.name))
+            elif kind == "schedules":
+                out.extend(getattr(self, f.name))
+        return tuple(out)
+
+    @property
+    def _n_states(self) -> int:
+        n: int | None = self.__dict__.get("_n_states_cache")
+        if n is None:
+            n = sum(c._n_states for c in self.children())
+            object.__setattr__(self, "_n_states_cache", n)
+        return n
+
+    def _child_states(self, states: States) -> list[States]:
+        """Split ``states`` among the children (depth-first order)."""
+        out: list[States] = []
+        i = 0
+        for c in self.children():
+            n = c._n_states
+            out.append(states[i : i + n] if n else ())
+            i += n
+        return out
+
+    def _initial_states(self) -> list[Any]:
+        """Fresh states for every plateau in the tree, depth-first."""
+        out: list[Any] = []
+        for c in self.children():
+            out.extend(c._initial_states())
+        return out
+
+    def _report(self, t: float, metric: float, states: States, eps: float) -> None:
+        """Route a metric reported at step ``t`` to the plateaus active at ``t``.
+
+        The default sends it to every child (products, sums); joins and warmups override it so a
+        plateau only sees the metrics of its own segment.
+        """
+        if not self._n_states:
+            return
+        for c, st in zip(self.children(), self._child_states(states), strict=True):
+            if st:
+                c._report(t, metric, st, eps)
+
+    # --- algebra -----------------------------------------------------------------------------
+
+    def __mul__(self, other: Any) -> Schedule:
+        from lrkit.schedules.algebra import Mul
+
+        return Mul(self, _as_schedule(other, "*"))
+
+    def __rmul__(self, other: Any) -> Schedule:
+        from lrkit.schedules.algebra import Mul
+
+        return Mul(_as_schedule(other, "*"), self)
+
+    def __add__(self, other: Any) -> Schedule:
+        from lrkit.schedules.algebra import Add
+
+        return Add(self, _as_schedule(other, "+"))
+
+    def __radd__(self, other: Any) -> Schedule:
+        from lrkit.schedules.algebra import Add
+
+        return Add(_as_schedule(other, "+"), self)
+
+    def __rshift__(self, other: Any) -> Schedule:
+        from lrkit.schedules.compose import sequence
+
+        if not isinstance(other, Schedule):
+            return NotImplemented
+        return sequence(self, other)
+
+    # --- text and data -----------------------------------------------------------------------
+
+    def __str__(self) -> str:
+        from lrkit.spec import format_spec
+
+        return format_spec(self)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict; ``lrkit.from_dict`` inverts it."""
+        from lrkit.spec import to_dict
+
+        return to_dict(self)
+
+
+def _as_schedule(value: Any, op: str) -> Schedule:
+    if isinstance(value, Schedule):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"unsupported operand for {op}: a schedule and {type(value).__name__} "
+            "(use a schedule or a number)"
+        )
+    from lrkit.schedules.basic import Constant
+
+    return Constant(value)

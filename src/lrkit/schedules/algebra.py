@@ -1,0 +1,75 @@
+"""Pointwise algebra: ``a * b`` and ``a + b`` (numbers become ``constant``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lrkit._xp import Namespace
+from lrkit.schedules._base import SCHEDULE, Schedule, States
+from lrkit.schedules._registry import register
+
+
+def _check(owner: str, name: str, value: Any) -> None:
+    if not isinstance(value, Schedule):
+        raise ValueError(f"{owner}: {name} must be a schedule; got {value!r}")
+
+
+class _Pointwise(Schedule):
+    left: Schedule
+    right: Schedule
+
+    def __post_init__(self) -> None:
+        _check(self.name, "left", self.left)
+        _check(self.name, "right", self.right)
+
+    @property
+    def duration(self) -> float | None:
+        ends: list[float] = []
+        for c in (self.left, self.right):
+            if c.is_constant:
+                continue
+            d = c.duration
+            if d is None:
+                return None
+            ends.append(d)
+        return max(ends) if ends else None
+
+    @property
+    def is_constant(self) -> bool:
+        return self.left.is_constant and self.right.is_constant
+
+    def breakpoints(self) -> tuple[float, ...]:
+        return tuple(sorted(set(self.left.breakpoints()) | set(self.right.breakpoints())))
+
+    def _parts(self, t: Any, xp: Namespace, states: States) -> tuple[Any, Any]:
+        if not states:
+            return self.left._eval(t, xp, ()), self.right._eval(t, xp, ())
+        sl, sr = self._child_states(states)
+        return self.left._eval(t, xp, sl), self.right._eval(t, xp, sr)
+
+
+@register("mul")
+@dataclass(frozen=True, repr=False)
+class Mul(_Pointwise):
+    """s(t) = left(t) * right(t)   (written ``a * b``; a number is a constant)"""
+
+    left: Schedule = field(metadata=SCHEDULE)
+    right: Schedule = field(metadata=SCHEDULE)
+
+    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        a, b = self._parts(t, xp, states)
+        return a * b
+
+
+@register("add")
+@dataclass(frozen=True, repr=False)
+class Add(_Pointwise):
+    """s(t) = left(t) + right(t)   (written ``a + b``; a number is a constant)"""
+
+    left: Schedule = field(metadata=SCHEDULE)
+    right: Schedule = field(metadata=SCHEDULE)
+
+    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        a, b = self._parts(t, xp, states)
+        return a + b

@@ -1,0 +1,237 @@
+"""Composition: ``join`` (optax's join_schedules), ``warmup``, and ``a >> b``."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from lrkit import _validate as v
+from lrkit._xp import PY, Namespace
+from lrkit.schedules._base import SCHEDULE, SCHEDULES, Schedule, States
+from lrkit.schedules._registry import register
+
+
+def _end_of(s: Schedule) -> float | None:
+    """Where ``s`` stops changing: its duration; 0 for a constant; None if unbounded."""
+    if s.is_constant:
+        return 0.0
+    return s.duration
+
+
+def _shifted(points: tuple[float, ...], offset: float, limit: float | None) -> list[float]:
+    return [offset + p for p in points if limit is None or offset + p < limit]
+
+
+@register("join")
+@dataclass(frozen=True, repr=False)
+class Join(Schedule):
+    """Segment i runs on local time t - boundaries[i-1] while
+    boundaries[i-1] <= t < boundaries[i] (segment 0 on t itself)."""
+
+    schedules: tuple[Schedule, ...] = field(metadata=SCHEDULES)
+    boundaries: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        segs = v.sequence("join", "schedules", self.schedules)
+        if not segs:
+            raise v.fail("join", "schedules", self.schedules, "a non-empty list of schedules")
+        for s in segs:
+            if not isinstance(s, Schedule):
+                raise v.fail("join", "schedules", list(segs), "a list of schedules")
+        bs = v.sequence("join", "boundaries", self.boundaries)
+        if len(bs) != len(segs) - 1:
+            raise v.fail(
+                "join", "boundaries", list(bs),
+                f"a list of {len(segs) - 1} steps (one fewer than the {len(segs)} schedules)",
+            )
+        norm = tuple(v.steps("join", "boundaries", b) for b in bs)
+        if any(b <= a for a, b in itertools.pairwise(norm)):
+            raise v.fail("join", "boundaries", list(bs), "strictly increasing steps > 0")
+        object.__setattr__(self, "schedules", tuple(segs))
+        object.__setattr__(self, "boundaries", norm)
+
+    @property
+    def duration(self) -> float | None:
+        last = _end_of(self.schedules[-1])
+        if last is None:
+            return None
+        return (self.boundaries[-1] if self.boundaries else 0.0) + last
+
+    def breakpoints(self) -> tuple[float, ...]:
+        pts: list[float] = [float(b) for b in self.boundaries]
+        begins = (0.0, *self.boundaries)
+        ends: tuple[float | None, ...] = (*self.boundaries, None)
+        for s, b, e in zip(self.schedules, begins, ends, strict=True):
+            pts.extend(_shifted(s.breakpoints(), float(b), e))
+        return tuple(sorted(set(pts)))
+
+    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        sts = self._child_states(states) if states else [()] * len(self.schedules)
+        if xp is PY:
+            i = bisect.bisect_right(self.boundaries, t)
+            local = t - self.boundaries[i - 1] if i else t
+            return self.schedules[i]._eval(local, xp, sts[i])
+        out = self.schedules[0]._eval(t, xp, sts[0])
+        for b, s, st in zip(self.boundaries, self.schedules[1:], sts[1:], strict=True):
+            out = xp.where(t >= b, s._eval(xp.maximum(t - b, 0.0), xp, st), out)
+        return out
+
+    def _report(self, t: float, metric: float, states: States, eps: float) -> None:
+        i = bisect.bisect_right(self.boundaries, t)
+        st = self._child_states(states)[i]
+        if st:
+            local = t - self.boundaries[i - 1] if i else t
+            self.schedules[i]._report(local, metric, st, eps)
+
+
+def sequence(a: Schedule, b: Schedule) -> Join:
+    """``a >> b``: ``b`` starts (on local time 0) where ``a`` ends."""
+    end = a.duration
+    if end is None or a.is_constant:
+        raise ValueError(
+            f"a >> b: a = {a} has no end (it is unbounded), so b cannot follow it; "
+            "use join([a, b], boundaries=[N]) to switch at step N"
+        )
+    if end <= 0:
+        raise ValueError(f"a >> b: a = {a} ends at step {end!r}; allowed: an end > 0")
+    segs: tuple[Schedule, ...] = (a,)
+    bounds: tuple[float, ...] = ()
+    if isinstance(a, Join):
+        segs, bounds = a.schedules, a.boundaries
+    if isinstance(b, Join):
+        return Join((*segs, *b.schedules), (*bounds, end, *(end + x for x in b.boundaries)))
+    return Join((*segs, b), (*bounds, end))
+
+
+_WARMUP_SHAPES = ("linear", "exponential", "cosine")
+
+
+@register("warmup")
+@dataclass(frozen=True, repr=False)
+class Warmup(Schedule):
+    """Ramps from ``start`` to p = schedule(0) over ``steps``, then s(t) = schedule(t - steps).
+    linear: start + (p - start) * t / steps; exponential: start * (p / start) ** (t / steps);
+    cosine: start + (p - start) * (1 - cos(pi * t / steps)) / 2."""
+
+    schedule: Schedule = field(metadata=SCHEDULE)
+    steps: float
+    start: float = 0.0
+    shape: str = "linear"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.schedule, Schedule):
+            raise v.fail("warmup", "schedule", self.schedule, "a schedule")
+        object.__setattr__(self, "steps", v.steps("warmup", "steps", self.steps))
+        object.__setattr__(self, "start", v.rate("warmup", "start", self.start))
+        object.__setattr__(self, "shape", v.choice("warmup", "shape", self.shape, _WARMUP_SHAPES))
+        # The ramp's target: the schedule's first value. A plateau inside sees no metric before
+        # the warmup ends, so its initial state gives the value the ramp must reach.
+        peak = float(self.schedule._eval(0.0, PY, self.schedule._initial_states()))
+        object.__setattr__(self, "_peak", peak)
+        if self.shape == "exponential":
+            if self.start <= 0:
+                raise v.fail(
+                    "warmup", "start", self.start,
+                    "> 0 for shape='exponential' (a geometric ramp cannot start from 0)",
+                )
+            if peak <= 0:
+                raise ValueError(
+                    f"warmup: shape='exponential' needs the schedule's first value > 0; "
+                    f"{self.schedule} starts at {peak!r}"
+                )
+            object.__setattr__(self, "_ratio", peak / self.start)
+
+    @property
+    def duration(self) -> float | None:
+        inner = _end_of(self.schedule)
+        return None if inner is None else self.steps + inner
+
+    def breakpoints(self) -> tuple[float, ...]:
+        return (float(self.steps), *_shifted(self.schedule.breakpoints(), self.steps, None))
+
+    def _ramp(self, t: Any, xp: Namespace) -> Any:
+        x = t / self.steps
+        peak: float = self.__dict__["_peak"]
+        if self.shape == "linear":
+            return self.start + (peak - self.start) * x
+        if self.shape == "exponential":
+            return self.start * xp.power(self.__dict__["_ratio"], x)
+        return self.start + (peak - self.start) * (0.5 - 0.5 * xp.cos(x * math.pi))
+
+    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        if xp is PY:
+            if t < self.steps:
+                return self._ramp(t, xp)
+            return self.schedule._eval(t - self.steps, xp, states)
+        ramp = self._ramp(xp.minimum(t, self.steps), xp)
+        after = self.schedule._eval(xp.maximum(t - self.steps, 0.0), xp, states)
+        return xp.where(t < self.steps, ramp, after)
+
+    def _report(self, t: float, metric: float, states: States, eps: float) -> None:
+        if states and t >= self.steps:
+            self.schedule._report(t - self.steps, metric, states, eps)
+
+
+_FACTOR_SHAPES = ("linear", "exponential")
+
+
+@register("warmup_factor")
+@dataclass(frozen=True, repr=False)
+class WarmupFactor(Schedule):
+    """pytorch_warmup's dampening factor, to multiply a schedule with:
+    linear: min(1, (t + 1) / period); exponential: 1 - exp(-(t + 1) / period)."""
+
+    period: float
+    shape: str = "linear"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "period", v.steps("warmup_factor", "period", self.period))
+        shape = v.choice("warmup_factor", "shape", self.shape, _FACTOR_SHAPES)
+        object.__setattr__(self, "shape", shape)
+
+    @property
+    def duration(self) -> float | None:
+        return max(self.period - 1.0, 0.0) if self.shape == "linear" else None
+
+    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        return _factor(xp, self.shape, self.period, t)
+
+
+def _factor(xp: Namespace, shape: str, period: float, t: Any) -> Any:
+    if shape == "linear":
+        return xp.minimum((t + 1.0) / period, 1.0)
+    return 1.0 - xp.exp(-(t + 1.0) / period)
+
+
+@register("untuned_warmup")
+@dataclass(frozen=True, repr=False)
+class UntunedWarmup(Schedule):
+    """Ma & Yarats (2019) warmup for Adam, no length to tune (pytorch_warmup's Untuned*Warmup):
+    linear: min(1, (t + 1) / floor(2 / (1 - beta2)));
+    exponential: 1 - exp(-(t + 1) / floor(1 / (1 - beta2))). A factor: ``s * untuned_warmup()``."""
+
+    beta2: float = 0.999
+    shape: str = "linear"
+
+    def __post_init__(self) -> None:
+        b2 = v.in_range("untuned_warmup", "beta2", self.beta2, 0.0, 1.0, lo_open=False,
+                        hi_open=True)
+        object.__setattr__(self, "beta2", b2)
+        shape = v.choice("untuned_warmup", "shape", self.shape, _FACTOR_SHAPES)
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "_period", float(self.period))
+
+    @property
+    def period(self) -> int:
+        """The warmup period: int(2 / (1 - beta2)) (linear) or int(1 / (1 - beta2))."""
+        return int((2.0 if self.shape == "linear" else 1.0) / (1.0 - self.beta2))
+
+    @property
+    def duration(self) -> float | None:
+        return max(self.period - 1.0, 0.0) if self.shape == "linear" else None
+
+    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        return _factor(xp, self.shape, self.__dict__["_period"], t)

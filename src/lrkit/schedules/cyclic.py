@@ -1,0 +1,186 @@
+"""Schedules that rise again by design: cosine with warm restarts (SGDR), one-cycle, cyclic."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from lrkit import _validate as v
+from lrkit._xp import Namespace, floor_div
+from lrkit.schedules._base import Schedule, States
+from lrkit.schedules._registry import register
+
+
+@register("cosine_restarts")
+@dataclass(frozen=True, repr=False)
+class CosineRestarts(Schedule):
+    """SGDR: in cycle i (length period * period_mult**i, local time u),
+    s(t) = end + (start * decay**i - end) * (1 + cos(pi * u / length)) / 2"""
+
+    period: float
+    start: float = 1.0
+    end: float = 0.0
+    period_mult: float = 1
+    decay: float = 1.0
+
+    def __post_init__(self) -> None:
+        n = "cosine_restarts"
+        object.__setattr__(self, "period", v.steps(n, "period", self.period))
+        object.__setattr__(self, "start", v.rate(n, "start", self.start))
+        object.__setattr__(self, "end", v.rate(n, "end", self.end))
+        m = v.number(n, "period_mult", self.period_mult)
+        if m < 1.0:
+            raise v.fail(n, "period_mult", self.period_mult, "a finite number >= 1")
+        object.__setattr__(self, "period_mult", int(m) if m.is_integer() else m)
+        d = v.in_range(n, "decay", self.decay, 0.0, 1.0, lo_open=True, hi_open=False)
+        object.__setattr__(self, "decay", d)
+
+    def _cycle(self, t: Any, xp: Namespace) -> tuple[Any, Any, Any]:
+        """(cycle index i, local time u, cycle length) at t."""
+        p, m = self.period, float(self.period_mult)
+        if m == 1.0:
+            i = floor_div(xp, t, p)
+            return i, t - i * p, p
+        i = xp.floor(xp.log(1.0 + t * (m - 1.0) / p) / math.log(m))
+
+        def begin(k: Any) -> Any:
+            return p * (xp.power(m, k) - 1.0) / (m - 1.0)
+
+        if xp.is_python:
+            if t >= begin(i + 1.0):
+                i += 1.0
+            elif t < begin(i):
+                i -= 1.0
+        else:
+            i = xp.where(t >= begin(i + 1.0), i + 1.0, i)
+            i = xp.where(t < begin(i), i - 1.0, i)
+        return i, t - begin(i), p * xp.power(m, i)
+
+    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        i, u, length = self._cycle(t, xp)
+        peak = self.start * xp.power(self.decay, i) if self.decay != 1.0 else self.start
+        return self.end + (peak - self.end) * (0.5 + 0.5 * xp.cos((u / length) * math.pi))
+
+
+def _anneal(xp: Namespace, kind: str, a: float, b: float, pct: Any) -> Any:
+    if kind == "cos":
+        return b + (a - b) / 2.0 * (xp.cos(math.pi * pct) + 1.0)
+    return (b - a) * pct + a
+
+
+@register("one_cycle")
+@dataclass(frozen=True, repr=False)
+class OneCycle(Schedule):
+    """torch's OneCycleLR over ``steps`` steps: from peak/div_factor up to peak over
+    pct_start * steps - 1 steps, then down to peak/div_factor/final_div_factor at steps - 1
+    (three_phase: up, back down to the initial value, then to the minimum); holds after."""
+
+    steps: float
+    peak: float = 1.0
+    pct_start: float = 0.3
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    anneal: str = "cos"
+    three_phase: bool = False
+
+    def __post_init__(self) -> None:
+        n = "one_cycle"
+        object.__setattr__(self, "steps", v.steps(n, "steps", self.steps))
+        object.__setattr__(self, "peak", v.rate(n, "peak", self.peak))
+        pct = v.in_range(n, "pct_start", self.pct_start, 0.0, 1.0, lo_open=True, hi_open=True)
+        object.__setattr__(self, "pct_start", pct)
+        object.__setattr__(self, "div_factor", v.positive(n, "div_factor", self.div_factor))
+        fdf = v.positive(n, "final_div_factor", self.final_div_factor)
+        object.__setattr__(self, "final_div_factor", fdf)
+        object.__setattr__(self, "anneal", v.choice(n, "anneal", self.anneal, ("cos", "linear")))
+        object.__setattr__(self, "three_phase", v.boolean(n, "three_phase", self.three_phase))
+        ends = self._phase_ends()
+        begin = 0.0
+        for e in ends:
+            if not e > begin:
+                raise ValueError(
+                    f"one_cycle: pct_start={self.pct_start!r} with steps={self.steps!r} leaves a "
+                    f"phase of zero or negative length (phase ends {list(ends)}); allowed: "
+                    "pct_start * steps > 1 and steps - 1 beyond every earlier phase end"
+                )
+            begin = e
+
+    def _phase_ends(self) -> tuple[float, ...]:
+        e1 = float(self.pct_start * self.steps) - 1.0
+        if self.three_phase:
+            return (e1, float(2.0 * self.pct_start * self.steps) - 2.0, float(self.steps) - 1.0)
+        return (e1, float(self.steps) - 1.0)
+
+    def _phases(self) -> list[tuple[float, float, float]]:
+        """(end step, start value, end value) per phase."""
+        initial = self.peak / self.div_factor
+        low = initial / self.final_div_factor
+        ends = self._phase_ends()
+        if self.three_phase:
+            return [(ends[0], initial, self.peak), (ends[1], self.peak, initial),
+                    (ends[2], initial, low)]
+        return [(ends[0], initial, self.peak), (ends[1], self.peak, low)]
+
+    @property
+    def duration(self) -> float:
+        return float(self.steps) - 1.0
+
+    def breakpoints(self) -> tuple[float, ...]:
+        return self._phase_ends()
+
+    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        phases = self._phases()
+        if xp.is_python:
+            begin = 0.0
+            for k, (end, a, b) in enumerate(phases):
+                if t <= end or k == len(phases) - 1:
+                    pct = min((t - begin) / (end - begin), 1.0)
+                    return _anneal(xp, self.anneal, a, b, pct)
+                begin = end
+        begins = [0.0] + [end for end, _, _ in phases[:-1]]
+        out: Any = None
+        for (end, a, b), begin in reversed(list(zip(phases, begins, strict=True))):
+            pct = xp.clip((t - begin) / (end - begin), 0.0, 1.0)
+            val = _anneal(xp, self.anneal, a, b, pct)
+            out = val if out is None else xp.where(t <= end, val, out)
+        return out
+
+
+@register("cyclic")
+@dataclass(frozen=True, repr=False)
+class Cyclic(Schedule):
+    """torch's CyclicLR (symmetric): x = t / (2 * half_period) mod 1,
+    s(t) = low + (high - low) * (1 - |2x - 1|) * scale, scale = 1 (triangular),
+    1 / 2**cycle (triangular2, cycle counted from 0) or gamma**t (exp_range)"""
+
+    low: float
+    high: float
+    half_period: float
+    mode: str = "triangular"
+    gamma: float = 1.0
+
+    def __post_init__(self) -> None:
+        n = "cyclic"
+        object.__setattr__(self, "low", v.rate(n, "low", self.low))
+        object.__setattr__(self, "high", v.rate(n, "high", self.high))
+        object.__setattr__(self, "half_period", v.steps(n, "half_period", self.half_period))
+        modes = ("triangular", "triangular2", "exp_range")
+        object.__setattr__(self, "mode", v.choice(n, "mode", self.mode, modes))
+        g = v.in_range(n, "gamma", self.gamma, 0.0, 1.0, lo_open=True, hi_open=False)
+        object.__setattr__(self, "gamma", g)
+
+    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        total = 2.0 * self.half_period
+        q = floor_div(xp, t, total)
+        x = t / total - q
+        if xp.is_python:
+            scale = x / 0.5 if x <= 0.5 else (x - 1.0) / (0.5 - 1.0)
+        else:
+            scale = xp.where(x <= 0.5, x / 0.5, (x - 1.0) / (0.5 - 1.0))
+        height = (self.high - self.low) * scale
+        if self.mode == "triangular2":
+            height = height * xp.power(0.5, q)
+        elif self.mode == "exp_range":
+            height = height * xp.power(self.gamma, t)
+        return self.low + height

@@ -1,0 +1,130 @@
+"""Metric-driven decay: ``plateau``, with torch's ReduceLROnPlateau rules, framework-free.
+
+The schedule is an immutable description; its state (best metric, bad-epoch count, cooldown,
+number of reductions) lives in a ``PlateauState`` owned by a driver (``lrkit.Stepper``,
+``lrkit.torch.LRScheduler``). The value is closed form in the number of reductions n:
+max(start * factor ** n, min_value).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from lrkit import _validate as v
+from lrkit._xp import Namespace
+from lrkit.schedules._base import Schedule, StatefulScheduleError, States
+from lrkit.schedules._registry import register
+
+
+@dataclass
+class PlateauState:
+    """The mutable state of one ``plateau`` node (plain data)."""
+
+    best: float
+    num_bad_epochs: int = 0
+    cooldown_counter: int = 0
+    reductions: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> PlateauState:
+        if not isinstance(d, dict) or set(d) != {
+            "best", "num_bad_epochs", "cooldown_counter", "reductions"
+        }:
+            raise ValueError(
+                "plateau state must be a dict with keys best, num_bad_epochs, cooldown_counter, "
+                f"reductions; got {d!r}"
+            )
+        return cls(
+            best=float(d["best"]),
+            num_bad_epochs=int(d["num_bad_epochs"]),
+            cooldown_counter=int(d["cooldown_counter"]),
+            reductions=int(d["reductions"]),
+        )
+
+
+@register("plateau")
+@dataclass(frozen=True, repr=False)
+class Plateau(Schedule):
+    """Reduce on plateau (torch's ReduceLROnPlateau rules): s = max(start * factor**n, min_value),
+    n = reductions so far; one more after more than ``patience`` reported metrics without an
+    improvement beyond ``threshold``, then ``cooldown`` metrics ignored."""
+
+    factor: float = 0.1
+    patience: int = 10
+    mode: str = "min"
+    threshold: float = 1e-4
+    threshold_mode: str = "rel"
+    cooldown: int = 0
+    min_value: float = 0.0
+    start: float = 1.0
+
+    def __post_init__(self) -> None:
+        n = "plateau"
+        f = v.in_range(n, "factor", self.factor, 0.0, 1.0, lo_open=True, hi_open=True)
+        object.__setattr__(self, "factor", f)
+        object.__setattr__(self, "patience", v.integer(n, "patience", self.patience))
+        object.__setattr__(self, "mode", v.choice(n, "mode", self.mode, ("min", "max")))
+        th = v.number(n, "threshold", self.threshold)
+        if th < 0:
+            raise v.fail(n, "threshold", self.threshold, "a finite number >= 0")
+        object.__setattr__(self, "threshold", th)
+        tm = v.choice(n, "threshold_mode", self.threshold_mode, ("rel", "abs"))
+        object.__setattr__(self, "threshold_mode", tm)
+        object.__setattr__(self, "cooldown", v.integer(n, "cooldown", self.cooldown))
+        object.__setattr__(self, "start", v.rate(n, "start", self.start))
+        mv = v.rate(n, "min_value", self.min_value)
+        if mv > self.start:
+            raise v.fail(n, "min_value", self.min_value, f"<= start ({self.start!r})")
+        object.__setattr__(self, "min_value", mv)
+
+    @property
+    def _n_states(self) -> int:
+        return 1
+
+    def _initial_states(self) -> list[Any]:
+        return [PlateauState(best=math.inf if self.mode == "min" else -math.inf)]
+
+    def value_after(self, reductions: int) -> float:
+        """max(start * factor ** reductions, min_value)"""
+        return max(self.start * self.factor**reductions, self.min_value)
+
+    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        if not states:
+            raise StatefulScheduleError(
+                "plateau() depends on reported metrics; drive it with lrkit.Stepper or "
+                "lrkit.torch.LRScheduler"
+            )
+        state: PlateauState = states[0]
+        return self.value_after(state.reductions)
+
+    def is_better(self, metric: float, best: float) -> bool:
+        """torch's rule: rel/min a < best*(1-th); abs/min a < best-th; max mirrored."""
+        if self.mode == "min":
+            if self.threshold_mode == "rel":
+                return metric < best * (1.0 - self.threshold)
+            return metric < best - self.threshold
+        if self.threshold_mode == "rel":
+            return metric > best * (self.threshold + 1.0)
+        return metric > best + self.threshold
+
+    def _report(self, t: float, metric: float, states: States, eps: float) -> None:
+        state: PlateauState = states[0]
+        if self.is_better(metric, state.best):
+            state.best = metric
+            state.num_bad_epochs = 0
+        else:
+            state.num_bad_epochs += 1
+        if state.cooldown_counter > 0:
+            state.cooldown_counter -= 1
+            state.num_bad_epochs = 0
+        if state.num_bad_epochs > self.patience:
+            old = self.value_after(state.reductions)
+            if old - self.value_after(state.reductions + 1) > eps:
+                state.reductions += 1
+            state.cooldown_counter = self.cooldown
+            state.num_bad_epochs = 0

@@ -1,0 +1,99 @@
+"""Warmup-stable-decay, with the shapes of Hugging Face's ``get_wsd_schedule``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from lrkit import _validate as v
+from lrkit._xp import Namespace
+from lrkit.schedules._base import Schedule, States
+from lrkit.schedules._registry import register
+
+_SHAPES = ("linear", "cosine", "1-sqrt")
+
+
+def _rise(xp: Namespace, shape: str, p: Any) -> Any:
+    """Warmup factor in [0, 1] at progress p."""
+    if shape == "linear":
+        return p
+    if shape == "cosine":
+        return 0.5 - 0.5 * xp.cos(math.pi * p)
+    return 1.0 - xp.sqrt(1.0 - p)
+
+
+def _fall(xp: Namespace, shape: str, p: Any) -> Any:
+    """Decay factor in [0, 1] at progress p."""
+    if shape == "linear":
+        return 1.0 - p
+    if shape == "cosine":
+        return 0.5 + 0.5 * xp.cos(math.pi * p)
+    return 1.0 - xp.sqrt(p)
+
+
+@register("wsd")
+@dataclass(frozen=True, repr=False)
+class Wsd(Schedule):
+    """Warmup-stable-decay with peak 1: from ``start`` up to 1 over ``warmup`` steps, 1 for
+    ``stable`` steps, then down to ``end`` over ``decay`` steps; holds ``end`` after.
+    Ramps: start + (1 - start) * f(p), end + (1 - end) * g(p), p the phase's progress;
+    f = p, (1 - cos(pi p)) / 2 or 1 - sqrt(1 - p); g = 1 - p, (1 + cos(pi p)) / 2 or 1 - sqrt(p)."""
+
+    warmup: float
+    stable: float
+    decay: float
+    start: float = 0.0
+    end: float = 0.0
+    warmup_shape: str = "linear"
+    decay_shape: str = "linear"
+
+    def __post_init__(self) -> None:
+        n = "wsd"
+        object.__setattr__(self, "warmup", v.steps(n, "warmup", self.warmup, allow_zero=True))
+        object.__setattr__(self, "stable", v.steps(n, "stable", self.stable, allow_zero=True))
+        object.__setattr__(self, "decay", v.steps(n, "decay", self.decay, allow_zero=True))
+        if self.warmup + self.stable + self.decay <= 0:
+            raise ValueError(
+                "wsd: warmup + stable + decay must be > 0; got "
+                f"warmup={self.warmup!r}, stable={self.stable!r}, decay={self.decay!r}"
+            )
+        object.__setattr__(self, "start", v.rate(n, "start", self.start))
+        object.__setattr__(self, "end", v.rate(n, "end", self.end))
+        ws = v.choice(n, "warmup_shape", self.warmup_shape, _SHAPES)
+        object.__setattr__(self, "warmup_shape", ws)
+        ds = v.choice(n, "decay_shape", self.decay_shape, _SHAPES)
+        object.__setattr__(self, "decay_shape", ds)
+
+    @property
+    def duration(self) -> float:
+        return float(self.warmup + self.stable + self.decay)
+
+    def breakpoints(self) -> tuple[float, ...]:
+        a = float(self.warmup)
+        b = a + self.stable
+        return tuple(sorted({p for p in (a, b, b + self.decay) if p > 0}))
+
+    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        w, s, d = self.warmup, self.stable, self.decay
+        b = w + s
+        if xp.is_python:
+            if t < w:
+                return self.start + (1.0 - self.start) * _rise(xp, self.warmup_shape, t / w)
+            if t < b:
+                return 1.0
+            if t < b + d:
+                return self.end + (1.0 - self.end) * _fall(xp, self.decay_shape, (t - b) / d)
+            return self.end
+        out = xp.full_like(t, self.end)
+        if d > 0:
+            p = xp.clip((t - b) / d, 0.0, 1.0)
+            down = self.end + (1.0 - self.end) * _fall(xp, self.decay_shape, p)
+            out = xp.where(t < b + d, down, out)
+        if s > 0:
+            out = xp.where(t < b, 1.0, out)
+        if w > 0:
+            p = xp.clip(t / w, 0.0, 1.0)
+            up = self.start + (1.0 - self.start) * _rise(xp, self.warmup_shape, p)
+            out = xp.where(t < w, up, out)
+        return out

@@ -1,0 +1,17 @@
+"""PyTorch integration: ``LRScheduler``, ``GradualWarmupScheduler``, ``LARS`` and ``find_lr``.
+
+Importing this module imports torch; ``import lrkit`` alone does not.
+"""
+
+from __future__ import annotations
+
+from lrkit._extras import require
+
+require("torch", "torch")
+
+from lrkit.torch.compat import GradualWarmupScheduler  # noqa: E402
+from lrkit.torch.lars import LARS  # noqa: E402
+from lrkit.torch.rangetest import RangeTestResult, find_lr  # noqa: E402
+from lrkit.torch.scheduler import LRScheduler  # noqa: E402
+
+__all__ = ["LARS", "GradualWarmupScheduler", "LRScheduler", "RangeTestResult", "find_lr"]
