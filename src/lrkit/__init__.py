@@ -22,6 +22,7 @@ from lrkit.schedules import (
     Cyclic,
     Exponential,
     InverseSqrt,
+    InverseTime,
     Join,
     Linear,
     Mul,
@@ -56,6 +57,7 @@ cosine_restarts = CosineRestarts
 one_cycle = OneCycle
 cyclic = Cyclic
 inverse_sqrt = InverseSqrt
+inverse_time = InverseTime
 wsd = Wsd
 warmup = Warmup
 join = Join
@@ -71,6 +73,7 @@ __all__ = [
     "Cyclic",
     "Exponential",
     "InverseSqrt",
+    "InverseTime",
     "Join",
     "Linear",
     "Mul",
@@ -98,6 +101,7 @@ __all__ = [
     "format_spec",
     "from_dict",
     "inverse_sqrt",
+    "inverse_time",
     "join",
     "linear",
     "multistep",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 
@@ -88,9 +88,7 @@ def boolean(owner: str, name: str, value: Any) -> bool:
 
 
 def sequence(owner: str, name: str, value: Any) -> tuple[Any, ...]:
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
-        try:
-            return tuple(value)
-        except TypeError:
-            raise fail(owner, name, value, "a list") from None
+    """A list, tuple or other iterable (a string is not a list of its characters)."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise fail(owner, name, value, "a list")
     return tuple(value)

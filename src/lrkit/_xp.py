@@ -26,6 +26,11 @@ class PyMath:
         return float(t)
 
     @staticmethod
+    def check(t: Any) -> None:
+        if not 0.0 <= t < math.inf:
+            raise ValueError(f"t must be a finite step count >= 0; got {t!r}")
+
+    @staticmethod
     def floor(x: Any) -> Any:
         return float(math.floor(x))
 
@@ -47,7 +52,10 @@ class PyMath:
 
     @staticmethod
     def power(base: float, x: Any) -> Any:
-        return base**x
+        try:
+            return base**x
+        except OverflowError:
+            return math.inf
 
     @staticmethod
     def where(cond: Any, a: Any, b: Any) -> Any:
@@ -84,6 +92,11 @@ class NumpyMath:
 
     def asfloat(self, t: Any) -> Any:
         return self.np.asarray(t, dtype=self.np.float64)
+
+    def check(self, t: Any) -> None:
+        np = self.np
+        if t.size and not (np.all(t >= 0.0) and np.all(np.isfinite(t))):
+            raise ValueError("t must hold finite step counts >= 0; got negative, NaN or inf")
 
     def floor(self, x: Any) -> Any:
         return self.np.floor(x)
@@ -135,6 +148,9 @@ class TorchMath:
             return t
         return t.to(self.torch.get_default_dtype())
 
+    def check(self, t: Any) -> None:
+        """Not checked: a data-dependent check would break torch.compile's graph."""
+
     def floor(self, x: Any) -> Any:
         return self.torch.floor(x)
 
@@ -184,6 +200,9 @@ class JaxMath:
         if self.jnp.issubdtype(t.dtype, self.jnp.floating):
             return t
         return t.astype(self.jnp.result_type(float))
+
+    def check(self, t: Any) -> None:
+        """Not checked: values are unknown while tracing under jax.jit."""
 
     def floor(self, x: Any) -> Any:
         return self.jnp.floor(x)
@@ -277,6 +296,31 @@ def namespace_of(t: Any) -> Namespace:
         f"a schedule's step must be a Python number, a numpy array, a torch tensor or a jax "
         f"array; got {kind.__module__}.{kind.__qualname__}"
     )
+
+
+def progress(xp: Namespace, t: Any, n: float) -> Any:
+    """min(t / n, 1): exactly 1 from ``t = n`` on, never above 1.
+
+    Under ``jax.jit`` XLA may compute ``t / n`` as ``t * (1/n)``, which can exceed 1 by an ulp
+    in float32 (then ``(1 - x) ** p`` is NaN) or fall short of 1 at ``t = n``.
+    """
+    if xp.is_python:
+        return t / n if t < n else 1.0
+    return xp.where(t < n, xp.minimum(t / n, 1.0), 1.0)
+
+
+def indicator(xp: Namespace, cond: Any, t: Any) -> Any:
+    """1.0 where ``cond`` holds, else 0.0, in the float dtype of ``t``."""
+    if xp.is_python:
+        return 1.0 if cond else 0.0
+    return xp.where(cond, xp.full_like(t, 1.0), xp.full_like(t, 0.0))
+
+
+def lift(xp: Namespace, value: Any, t: Any) -> Any:
+    """``value`` as an array like ``t`` when a sub-schedule returned a plain number."""
+    if isinstance(value, float | int) and not xp.is_python:
+        return xp.full_like(t, float(value))
+    return value
 
 
 def floor_div(xp: Namespace, t: Any, k: float) -> Any:

@@ -91,6 +91,8 @@ def _call_form(s: Schedule) -> str:
 
 def _is_sequence(j: Join) -> bool:
     """True if every boundary is where the previous segment ends (``a >> b >> c``)."""
+    if any(isinstance(seg, Join) for seg in j.schedules):
+        return False  # ``>>`` flattens nested joins: only the call form keeps the structure
     at = 0.0
     for seg, b in zip(j.schedules, j.boundaries, strict=False):
         end = seg.duration

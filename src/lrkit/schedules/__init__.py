@@ -6,7 +6,15 @@ from lrkit.schedules.algebra import Add, Mul
 from lrkit.schedules.basic import Constant, Linear
 from lrkit.schedules.compose import Join, UntunedWarmup, Warmup, WarmupFactor
 from lrkit.schedules.cyclic import CosineRestarts, Cyclic, OneCycle
-from lrkit.schedules.decay import Cosine, Exponential, InverseSqrt, Multistep, Polynomial, StepDecay
+from lrkit.schedules.decay import (
+    Cosine,
+    Exponential,
+    InverseSqrt,
+    InverseTime,
+    Multistep,
+    Polynomial,
+    StepDecay,
+)
 from lrkit.schedules.plateau import Plateau, PlateauState
 from lrkit.schedules.wsd import Wsd
 
@@ -18,6 +26,7 @@ __all__ = [
     "Cyclic",
     "Exponential",
     "InverseSqrt",
+    "InverseTime",
     "Join",
     "Linear",
     "Mul",

@@ -4,11 +4,12 @@ composition, spec strings and drivers use."""
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from lrkit._xp import PY, Namespace, namespace_of
+
+_INF = float("inf")
 
 States = Sequence[Any]
 """The plateau states of a subtree, in depth-first order (empty for a stateless tree)."""
@@ -47,19 +48,22 @@ class Schedule:
         return self.evaluate(t, ())
 
     def evaluate(self, t: Any, states: States) -> Any:
-        """``s(t)`` with the given plateau states (depth-first order, see ``Stepper``)."""
-        xp = namespace_of(t)
-        if xp is PY:
-            tf = float(t)
-            if not tf >= 0.0 or tf == math.inf:
+        """``s(t)`` with the given plateau states (depth-first order, see ``Stepper``).
+
+        Python and numpy steps must be finite and >= 0 (``ValueError`` otherwise); torch and
+        jax steps are not checked, so that evaluation stays traceable.
+        """
+        kind = type(t)
+        if kind is float or kind is int:  # the per-step path of every driver: keep it short
+            if not 0.0 <= t < _INF:
                 raise ValueError(f"t must be a finite step count >= 0; got {t!r}")
-            return float(self._eval(tf, PY, states))
+            return float(self._eval(float(t), PY, states))
+        xp = namespace_of(t)
         tf = xp.asfloat(t)
-        if not hasattr(xp, "torch") and not hasattr(xp, "jnp"):
-            np = xp.np
-            if tf.size and not (np.all(tf >= 0.0) and np.all(np.isfinite(tf))):
-                raise ValueError("t must hold finite step counts >= 0; got negative, NaN or inf")
+        xp.check(tf)
         out = self._eval(tf, xp, states)
+        if xp is PY:
+            return float(out)
         if isinstance(out, float | int):
             return xp.full_like(tf, float(out))
         return out

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrkit import _validate as v
-from lrkit._xp import Namespace
+from lrkit._xp import Namespace, progress
 from lrkit.schedules._base import Schedule, States
 from lrkit.schedules._registry import register
 
@@ -48,4 +48,4 @@ class Linear(Schedule):
         return float(self.steps)
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        return self.start + (self.end - self.start) * (xp.minimum(t, self.steps) / self.steps)
+        return self.start + (self.end - self.start) * progress(xp, t, self.steps)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lrkit import _validate as v
-from lrkit._xp import PY, Namespace
+from lrkit._xp import PY, Namespace, lift, progress
 from lrkit.schedules._base import SCHEDULE, SCHEDULES, Schedule, States
 from lrkit.schedules._registry import register
 
@@ -69,12 +69,13 @@ class Join(Schedule):
         return tuple(sorted(set(pts)))
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        sts = self._child_states(states) if states else [()] * len(self.schedules)
         if xp is PY:
             i = bisect.bisect_right(self.boundaries, t)
             local = t - self.boundaries[i - 1] if i else t
-            return self.schedules[i]._eval(local, xp, sts[i])
-        out = self.schedules[0]._eval(t, xp, sts[0])
+            st = self._child_states(states)[i] if states else ()
+            return self.schedules[i]._eval(local, xp, st)
+        sts = self._child_states(states) if states else [()] * len(self.schedules)
+        out = lift(xp, self.schedules[0]._eval(t, xp, sts[0]), t)
         for b, s, st in zip(self.boundaries, self.schedules[1:], sts[1:], strict=True):
             out = xp.where(t >= b, s._eval(xp.maximum(t - b, 0.0), xp, st), out)
         return out
@@ -94,6 +95,11 @@ def sequence(a: Schedule, b: Schedule) -> Join:
         raise ValueError(
             f"a >> b: a = {a} has no end (it is unbounded), so b cannot follow it; "
             "use join([a, b], boundaries=[N]) to switch at step N"
+        )
+    if isinstance(a, Join) and a.schedules[-1].is_constant:
+        raise ValueError(
+            f"a >> b: a = {a} ends with {a.schedules[-1]}, which has no end, so b cannot "
+            "follow it; use join([...], boundaries=[...]) to switch at a given step"
         )
     if end <= 0:
         raise ValueError(f"a >> b: a = {a} ends at step {end!r}; allowed: an end > 0")
@@ -153,7 +159,7 @@ class Warmup(Schedule):
         return (float(self.steps), *_shifted(self.schedule.breakpoints(), self.steps, None))
 
     def _ramp(self, t: Any, xp: Namespace) -> Any:
-        x = t / self.steps
+        x = progress(xp, t, self.steps)
         peak: float = self.__dict__["_peak"]
         if self.shape == "linear":
             return self.start + (peak - self.start) * x
@@ -166,7 +172,7 @@ class Warmup(Schedule):
             if t < self.steps:
                 return self._ramp(t, xp)
             return self.schedule._eval(t - self.steps, xp, states)
-        ramp = self._ramp(xp.minimum(t, self.steps), xp)
+        ramp = self._ramp(t, xp)
         after = self.schedule._eval(xp.maximum(t - self.steps, 0.0), xp, states)
         return xp.where(t < self.steps, ramp, after)
 

@@ -150,15 +150,17 @@ class OneCycle(Schedule):
 @register("cyclic")
 @dataclass(frozen=True, repr=False)
 class Cyclic(Schedule):
-    """torch's CyclicLR (symmetric): x = t / (2 * half_period) mod 1,
-    s(t) = low + (high - low) * (1 - |2x - 1|) * scale, scale = 1 (triangular),
-    1 / 2**cycle (triangular2, cycle counted from 0) or gamma**t (exp_range)"""
+    """torch's CyclicLR: up from low to high over ``half_period`` steps, down over
+    ``down_period`` (default: half_period); with x the position in the cycle and r the rising
+    fraction, s(t) = low + (high - low) * h(x) * scale, h = x / r rising, (1 - x) / (1 - r)
+    falling; scale = 1 (triangular), 0.5**cycle (triangular2), gamma**t (exp_range)."""
 
     low: float
     high: float
     half_period: float
     mode: str = "triangular"
     gamma: float = 1.0
+    down_period: float | None = None
 
     def __post_init__(self) -> None:
         n = "cyclic"
@@ -169,15 +171,19 @@ class Cyclic(Schedule):
         object.__setattr__(self, "mode", v.choice(n, "mode", self.mode, modes))
         g = v.in_range(n, "gamma", self.gamma, 0.0, 1.0, lo_open=True, hi_open=False)
         object.__setattr__(self, "gamma", g)
+        if self.down_period is not None:
+            object.__setattr__(self, "down_period", v.steps(n, "down_period", self.down_period))
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        total = 2.0 * self.half_period
+        up = float(self.half_period)
+        total = up + (up if self.down_period is None else float(self.down_period))
+        ratio = up / total
         q = floor_div(xp, t, total)
         x = t / total - q
         if xp.is_python:
-            scale = x / 0.5 if x <= 0.5 else (x - 1.0) / (0.5 - 1.0)
+            scale = x / ratio if x <= ratio else (x - 1.0) / (ratio - 1.0)
         else:
-            scale = xp.where(x <= 0.5, x / 0.5, (x - 1.0) / (0.5 - 1.0))
+            scale = xp.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
         height = (self.high - self.low) * scale
         if self.mode == "triangular2":
             height = height * xp.power(0.5, q)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrkit import _validate as v
-from lrkit._xp import Namespace, floor_div
+from lrkit._xp import Namespace, floor_div, indicator, progress
 from lrkit.schedules._base import Schedule, States
 from lrkit.schedules._registry import register
 
@@ -59,9 +59,9 @@ class Multistep(Schedule):
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         if xp.is_python:
             return self.start * self.gamma ** bisect.bisect_right(self.milestones, t)
-        n = xp.where(t >= self.milestones[0], 1.0, 0.0)
+        n = indicator(xp, t >= self.milestones[0], t)
         for m in self.milestones[1:]:
-            n = n + xp.where(t >= m, 1.0, 0.0)
+            n = n + indicator(xp, t >= m, t)
         return self.start * xp.power(self.gamma, n)
 
 
@@ -100,7 +100,12 @@ class Exponential(Schedule):
             object.__setattr__(self, "end", end)
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        if self.start == 0.0 or self.gamma == 1.0:
+            return self.start
         k = floor_div(xp, t, self.every) if self.staircase else t / self.every
+        if self.end is not None and self.end > 0.0 and self.gamma > 1.0:
+            # Stop the exponent where the ceiling is reached: gamma ** k would overflow.
+            k = xp.minimum(k, math.log(self.end / self.start) / math.log(self.gamma) + 1.0)
         out = self.start * xp.power(self.gamma, k)
         if self.end is None:
             return out
@@ -130,31 +135,36 @@ class Polynomial(Schedule):
         return float(self.steps)
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        frac = 1.0 - xp.minimum(t, self.steps) / self.steps
+        frac = 1.0 - progress(xp, t, self.steps)
         return (self.start - self.end) * frac**self.power + self.end
 
 
 @register("cosine")
 @dataclass(frozen=True, repr=False)
 class Cosine(Schedule):
-    """s(t) = end + (start - end) * (1 + cos(pi * min(t, steps) / steps)) / 2"""
+    """s(t) = end + (start - end) * ((1 + cos(pi * min(t, steps) / steps)) / 2) ** exponent"""
 
     steps: float
     start: float = 1.0
     end: float = 0.0
+    exponent: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", v.steps("cosine", "steps", self.steps))
         object.__setattr__(self, "start", v.rate("cosine", "start", self.start))
         object.__setattr__(self, "end", v.rate("cosine", "end", self.end))
+        object.__setattr__(self, "exponent", v.positive("cosine", "exponent", self.exponent))
 
     @property
     def duration(self) -> float:
         return float(self.steps)
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        x = (xp.minimum(t, self.steps) / self.steps) * math.pi
-        return self.end + (self.start - self.end) * (0.5 + 0.5 * xp.cos(x))
+        x = progress(xp, t, self.steps) * math.pi
+        c = 0.5 + 0.5 * xp.cos(x)
+        if self.exponent != 1.0:
+            c = xp.maximum(c, 0.0) ** self.exponent
+        return self.end + (self.start - self.end) * c
 
 
 @register("inverse_sqrt")
@@ -172,3 +182,26 @@ class InverseSqrt(Schedule):
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         return self.start / xp.sqrt(1.0 + t / self.timescale)
+
+
+@register("inverse_time")
+@dataclass(frozen=True, repr=False)
+class InverseTime(Schedule):
+    """s(t) = start / (1 + rate * t / steps), floor(t / steps) if staircase (Keras'
+    InverseTimeDecay)"""
+
+    steps: float
+    rate: float = 1.0
+    start: float = 1.0
+    staircase: bool = False
+
+    def __post_init__(self) -> None:
+        n = "inverse_time"
+        object.__setattr__(self, "steps", v.steps(n, "steps", self.steps))
+        object.__setattr__(self, "rate", v.rate(n, "rate", self.rate))
+        object.__setattr__(self, "start", v.rate(n, "start", self.start))
+        object.__setattr__(self, "staircase", v.boolean(n, "staircase", self.staircase))
+
+    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        p = floor_div(xp, t, self.steps) if self.staircase else t / self.steps
+        return self.start / (1.0 + self.rate * p)
