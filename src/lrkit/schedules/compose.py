@@ -28,8 +28,11 @@ def _shifted(points: tuple[float, ...], offset: float, limit: float | None) -> l
 @register("join")
 @dataclass(frozen=True, repr=False)
 class Join(Schedule):
-    """Segment i runs on local time t - boundaries[i-1] while
-    boundaries[i-1] <= t < boundaries[i] (segment 0 on t itself)."""
+    """Runs schedules one after another: segment i on local time t - boundaries[i-1].
+
+    Segment i is active while boundaries[i-1] <= t < boundaries[i] (segment 0 from t = 0), as
+    optax's join_schedules.
+    """
 
     schedules: tuple[Schedule, ...] = field(metadata=SCHEDULES)
     boundaries: tuple[float, ...]
@@ -118,9 +121,11 @@ _WARMUP_SHAPES = ("linear", "exponential", "cosine")
 @register("warmup")
 @dataclass(frozen=True, repr=False)
 class Warmup(Schedule):
-    """Ramps from ``start`` to p = schedule(0) over ``steps``, then s(t) = schedule(t - steps).
-    linear: start + (p - start) * t / steps; exponential: start * (p / start) ** (t / steps);
-    cosine: start + (p - start) * (1 - cos(pi * t / steps)) / 2."""
+    """Ramps from start to p = schedule(0) over steps, then s(t) = schedule(t - steps).
+
+    linear: start + (p - start) * t / steps; exponential: start * (p / start) ** (t / steps)
+    (needs start > 0); cosine: start + (p - start) * (1 - cos(pi * t / steps)) / 2.
+    """
 
     schedule: Schedule = field(metadata=SCHEDULE)
     steps: float
@@ -187,8 +192,10 @@ _FACTOR_SHAPES = ("linear", "exponential")
 @register("warmup_factor")
 @dataclass(frozen=True, repr=False)
 class WarmupFactor(Schedule):
-    """pytorch_warmup's dampening factor, to multiply a schedule with:
-    linear: min(1, (t + 1) / period); exponential: 1 - exp(-(t + 1) / period)."""
+    """pytorch_warmup's warmup factor, to multiply a schedule with: s * warmup_factor(period).
+
+    linear: min(1, (t + 1) / period); exponential: 1 - exp(-(t + 1) / period).
+    """
 
     period: float
     shape: str = "linear"
@@ -215,9 +222,11 @@ def _factor(xp: Namespace, shape: str, period: float, t: Any) -> Any:
 @register("untuned_warmup")
 @dataclass(frozen=True, repr=False)
 class UntunedWarmup(Schedule):
-    """Ma & Yarats (2019) warmup for Adam, no length to tune (pytorch_warmup's Untuned*Warmup):
-    linear: min(1, (t + 1) / floor(2 / (1 - beta2)));
-    exponential: 1 - exp(-(t + 1) / floor(1 / (1 - beta2))). A factor: ``s * untuned_warmup()``."""
+    """Untuned warmup factor for Adam (Ma & Yarats 2019): s * untuned_warmup(beta2).
+
+    linear: min(1, (t + 1) / floor(2 / (1 - beta2))); exponential:
+    1 - exp(-(t + 1) / floor(1 / (1 - beta2))), as pytorch_warmup's Untuned*Warmup.
+    """
 
     beta2: float = 0.999
     shape: str = "linear"

@@ -15,8 +15,11 @@ from lrkit.schedules._registry import register
 @register("cosine_restarts")
 @dataclass(frozen=True, repr=False)
 class CosineRestarts(Schedule):
-    """SGDR: in cycle i (length period * period_mult**i, local time u),
-    s(t) = end + (start * decay**i - end) * (1 + cos(pi * u / length)) / 2"""
+    """SGDR: cosine with warm restarts; cycle i lasts period * period_mult**i.
+
+    In cycle i (length L_i, local time u), peaking at start * decay**i:
+    s(t) = end + (start * decay**i - end) * (1 + cos(pi * u / L_i)) / 2.
+    """
 
     period: float
     start: float = 1.0
@@ -72,9 +75,12 @@ def _anneal(xp: Namespace, kind: str, a: float, b: float, pct: Any) -> Any:
 @register("one_cycle")
 @dataclass(frozen=True, repr=False)
 class OneCycle(Schedule):
-    """torch's OneCycleLR over ``steps`` steps: from peak/div_factor up to peak over
-    pct_start * steps - 1 steps, then down to peak/div_factor/final_div_factor at steps - 1
-    (three_phase: up, back down to the initial value, then to the minimum); holds after."""
+    """torch's OneCycleLR curve: up from peak/div_factor to peak, then down; holds after.
+
+    Phase 1 ends at pct_start * steps - 1, the last at steps - 1, where the value is
+    peak / div_factor / final_div_factor (three_phase: up, back to the initial value, then down
+    to the minimum). ``anneal`` is "cos" or "linear", as in torch.
+    """
 
     steps: float
     peak: float = 1.0
@@ -150,10 +156,13 @@ class OneCycle(Schedule):
 @register("cyclic")
 @dataclass(frozen=True, repr=False)
 class Cyclic(Schedule):
-    """torch's CyclicLR: up from low to high over ``half_period`` steps, down over
-    ``down_period`` (default: half_period); with x the position in the cycle and r the rising
-    fraction, s(t) = low + (high - low) * h(x) * scale, h = x / r rising, (1 - x) / (1 - r)
-    falling; scale = 1 (triangular), 0.5**cycle (triangular2), gamma**t (exp_range)."""
+    """torch's CyclicLR: triangular waves between low and high.
+
+    Up over ``half_period`` steps, down over ``down_period`` (default: half_period). With x the
+    position in the cycle and r the rising fraction: s(t) = low + (high - low) * h(x) * scale,
+    h = x / r rising, (1 - x) / (1 - r) falling; scale = 1 (triangular), 0.5**cycle
+    (triangular2), gamma**t (exp_range).
+    """
 
     low: float
     high: float

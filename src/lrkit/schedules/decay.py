@@ -68,8 +68,10 @@ class Multistep(Schedule):
 @register("exponential")
 @dataclass(frozen=True, repr=False)
 class Exponential(Schedule):
-    """s(t) = start * gamma ** (t / every), floor(t / every) if staircase; ``end`` bounds it
-    (a floor when gamma < 1, a ceiling when gamma > 1)."""
+    """s(t) = start * gamma ** (t / every)   (floor(t / every) if staircase)
+
+    ``end`` bounds it: a floor when gamma < 1, a ceiling when gamma > 1.
+    """
 
     gamma: float
     start: float = 1.0
@@ -187,8 +189,10 @@ class InverseSqrt(Schedule):
 @register("inverse_time")
 @dataclass(frozen=True, repr=False)
 class InverseTime(Schedule):
-    """s(t) = start / (1 + rate * t / steps), floor(t / steps) if staircase (Keras'
-    InverseTimeDecay)"""
+    """s(t) = start / (1 + rate * t / steps)   (floor(t / steps) if staircase)
+
+    Keras' InverseTimeDecay.
+    """
 
     steps: float
     rate: float = 1.0

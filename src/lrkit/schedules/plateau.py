@@ -50,9 +50,11 @@ class PlateauState:
 @register("plateau")
 @dataclass(frozen=True, repr=False)
 class Plateau(Schedule):
-    """Reduce on plateau (torch's ReduceLROnPlateau rules): s = max(start * factor**n, min_value),
-    n = reductions so far; one more after more than ``patience`` reported metrics without an
-    improvement beyond ``threshold``, then ``cooldown`` metrics ignored."""
+    """Reduce on plateau: s = max(start * factor**n, min_value), n = reductions so far.
+
+    torch's ReduceLROnPlateau rules: one more reduction after more than ``patience`` reported
+    metrics without an improvement beyond ``threshold``, then ``cooldown`` metrics ignored.
+    """
 
     factor: float = 0.1
     patience: int = 10

@@ -35,10 +35,12 @@ def _fall(xp: Namespace, shape: str, p: Any) -> Any:
 @register("wsd")
 @dataclass(frozen=True, repr=False)
 class Wsd(Schedule):
-    """Warmup-stable-decay with peak 1: from ``start`` up to 1 over ``warmup`` steps, 1 for
-    ``stable`` steps, then down to ``end`` over ``decay`` steps; holds ``end`` after.
-    Ramps: start + (1 - start) * f(p), end + (1 - end) * g(p), p the phase's progress;
-    f = p, (1 - cos(pi p)) / 2 or 1 - sqrt(1 - p); g = 1 - p, (1 + cos(pi p)) / 2 or 1 - sqrt(p)."""
+    """Warmup-stable-decay (peak 1): up over warmup, 1 for stable, down to end over decay.
+
+    Ramps start + (1 - start) * f(p) and end + (1 - end) * g(p), p the phase's progress;
+    f = p, (1 - cos(pi p)) / 2 or 1 - sqrt(1 - p); g = 1 - p, (1 + cos(pi p)) / 2 or
+    1 - sqrt(p) (shapes linear, cosine, 1-sqrt, as Hugging Face's get_wsd_schedule).
+    """
 
     warmup: float
     stable: float

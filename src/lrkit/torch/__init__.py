@@ -10,8 +10,19 @@ from lrkit._extras import require
 require("torch", "torch")
 
 from lrkit.torch.compat import GradualWarmupScheduler  # noqa: E402
-from lrkit.torch.lars import LARS  # noqa: E402
+from lrkit.torch.distributed import all_reduce_metric  # noqa: E402
+from lrkit.torch.hyperparams import one_cycle_momentum  # noqa: E402
+from lrkit.torch.lars import LARS, scale_lr  # noqa: E402
 from lrkit.torch.rangetest import RangeTestResult, find_lr  # noqa: E402
 from lrkit.torch.scheduler import LRScheduler  # noqa: E402
 
-__all__ = ["LARS", "GradualWarmupScheduler", "LRScheduler", "RangeTestResult", "find_lr"]
+__all__ = [
+    "LARS",
+    "GradualWarmupScheduler",
+    "LRScheduler",
+    "RangeTestResult",
+    "all_reduce_metric",
+    "find_lr",
+    "one_cycle_momentum",
+    "scale_lr",
+]
