@@ -11,8 +11,10 @@ families use branch-free ``where`` so the same code vectorises and traces under 
 
 from __future__ import annotations
 
+import bisect
 import math
 import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -78,6 +80,10 @@ class PyMath:
         return float(value)
 
     @staticmethod
+    def progress(t: Any, n: float) -> Any:
+        return t / n if t < n else 1.0
+
+    @staticmethod
     def tofloat(x: Any) -> Any:
         return float(x)
 
@@ -94,8 +100,8 @@ class NumpyMath:
         return self.np.asarray(t, dtype=self.np.float64)
 
     def check(self, t: Any) -> None:
-        np = self.np
-        if t.size and not (np.all(t >= 0.0) and np.all(np.isfinite(t))):
+        # Two reductions, no temporaries; NaN propagates through min() and fails the test.
+        if t.size and not (t.min() >= 0.0 and self.np.isfinite(t.max())):
             raise ValueError("t must hold finite step counts >= 0; got negative, NaN or inf")
 
     def floor(self, x: Any) -> Any:
@@ -130,6 +136,9 @@ class NumpyMath:
 
     def full_like(self, t: Any, value: float) -> Any:
         return self.np.full_like(t, value, dtype=self.np.float64)
+
+    def progress(self, t: Any, n: float) -> Any:
+        return self.np.minimum(t / n, 1.0)  # numpy divides exactly: t / n == 1 at t == n
 
     def tofloat(self, x: Any) -> Any:
         return self.np.asarray(x, dtype=self.np.float64)
@@ -184,6 +193,10 @@ class TorchMath:
     def full_like(self, t: Any, value: float) -> Any:
         return self.torch.full_like(t, value)
 
+    def progress(self, t: Any, n: float) -> Any:
+        # inductor may divide by multiplying with 1/n: pin the value from t = n on.
+        return self.torch.where(t < n, self.torch.clamp(t / n, max=1.0), 1.0)
+
     def tofloat(self, x: Any) -> Any:
         return x
 
@@ -236,6 +249,10 @@ class JaxMath:
 
     def full_like(self, t: Any, value: float) -> Any:
         return self.jnp.full_like(t, value)
+
+    def progress(self, t: Any, n: float) -> Any:
+        # XLA may compute t / n as t * (1/n): pin the value from t = n on, never above 1.
+        return self.jnp.where(t < n, self.jnp.minimum(t / n, 1.0), 1.0)
 
     def tofloat(self, x: Any) -> Any:
         return x
@@ -304,9 +321,10 @@ def progress(xp: Namespace, t: Any, n: float) -> Any:
     Under ``jax.jit`` XLA may compute ``t / n`` as ``t * (1/n)``, which can exceed 1 by an ulp
     in float32 (then ``(1 - x) ** p`` is NaN) or fall short of 1 at ``t = n``.
     """
+    n = float(n)  # a Python int above 2**31 would overflow jax's int32 weak type
     if xp.is_python:
         return t / n if t < n else 1.0
-    return xp.where(t < n, xp.minimum(t / n, 1.0), 1.0)
+    return xp.progress(t, n)
 
 
 def indicator(xp: Namespace, cond: Any, t: Any) -> Any:
@@ -323,12 +341,49 @@ def lift(xp: Namespace, value: Any, t: Any) -> Any:
     return value
 
 
+def pieces(
+    xp: Namespace, t: Any, bounds: Sequence[float], funcs: Sequence[Callable[[Any], Any]]
+) -> Any:
+    """Piecewise evaluation: ``funcs[i](t - bounds[i-1])`` where bounds[i-1] <= t < bounds[i]
+    (``funcs[0](t)`` below bounds[0]); every ``funcs[i]`` must accept any local time >= 0.
+
+    numpy evaluates each piece only on its own elements (slices when ``t`` is sorted, masks
+    otherwise); torch and jax evaluate every piece and select, which stays traceable.
+    """
+    if xp.is_python:
+        i = bisect.bisect_right(bounds, t)
+        return funcs[i](t - bounds[i - 1] if i else t)
+    if not isinstance(xp, NumpyMath):
+        out = lift(xp, funcs[0](t), t)
+        for b, f in zip(bounds, funcs[1:], strict=True):
+            out = xp.where(t >= b, f(xp.maximum(t - b, 0.0)), out)
+        return out
+    np = xp.np
+    flat = t.reshape(-1)
+    out = np.empty_like(flat)
+    if flat.size > 1 and bool(np.all(flat[1:] >= flat[:-1])):
+        cuts = [0, *np.searchsorted(flat, bounds, side="left").tolist(), flat.size]
+        for i, f in enumerate(funcs):
+            lo, hi = cuts[i], cuts[i + 1]
+            if hi > lo:
+                out[lo:hi] = f(flat[lo:hi] - bounds[i - 1] if i else flat[lo:hi])
+        return out.reshape(t.shape)
+    idx = np.searchsorted(np.asarray(bounds, dtype=np.float64), flat, side="right")
+    for i, f in enumerate(funcs):
+        mask = idx == i
+        if mask.any():
+            local = flat[mask]
+            out[mask] = f(local - bounds[i - 1] if i else local)
+    return out.reshape(t.shape)
+
+
 def floor_div(xp: Namespace, t: Any, k: float) -> Any:
     """``floor(t / k)``, exact at multiples of ``k`` in every family and precision.
 
     XLA may rewrite ``t / k`` as ``t * (1/k)``, which lands one step early at ``t = n*k`` in
     float32; the result is corrected with two exact comparisons against ``q*k``.
     """
+    k = float(k)
     q = xp.floor(t / k)
     if xp.is_python:
         if (q + 1.0) * k <= t:

@@ -93,9 +93,7 @@ def _as_plateau(plateau: Plateau | Schedule | str) -> Plateau:
     )
 
 
-def plateau_scale(
-    plateau: Plateau | str, *, eps: float = 0.0
-) -> Any:
+def plateau_scale(plateau: Plateau | str, *, eps: float = 0.0) -> Any:
     """Scale updates by a ``plateau`` schedule whose state lives in the optax state.
 
     ``update(updates, state, params=None, *, value)`` reports ``value`` with torch's

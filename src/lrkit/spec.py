@@ -25,6 +25,10 @@ MAX_DEPTH = 50
 """Deepest nesting of calls, lists and operators accepted."""
 
 
+_SHOWN = 40
+"""Characters of context shown on each side of an error's place."""
+
+
 class SpecError(ValueError):
     """A spec string that does not describe a schedule; the message says where."""
 
@@ -36,6 +40,12 @@ class SpecError(ValueError):
             line_end = text.find("\n", offset)
             line = text[line_start : line_end if line_end >= 0 else len(text)]
             col = offset - line_start
+            if len(line) > 2 * _SHOWN:  # show a window around the place, not a huge line
+                lo = max(0, min(col - _SHOWN, len(line) - 2 * _SHOWN))
+                prefix = "..." if lo else ""
+                suffix = "..." if lo + 2 * _SHOWN < len(line) else ""
+                line = prefix + line[lo : lo + 2 * _SHOWN] + suffix
+                col = col - lo + len(prefix)
             lineno = text.count("\n", 0, offset) + 1
             where = f"line {lineno}, column {col + 1}" if "\n" in text else f"column {col + 1}"
             message = f"{message} (at {where})\n  {line}\n  {' ' * col}^"
@@ -335,14 +345,15 @@ def parse(text: str) -> Schedule:
     text = text.strip()
     if not text:
         raise SpecError("empty spec; expected a schedule such as cosine(steps=1000)")
-    depth = 0
+    depth = signs = 0
     for i, ch in enumerate(text):
         if ch in "([{":
             depth += 1
-            if depth > MAX_DEPTH:
-                raise SpecError(f"spec nested deeper than {MAX_DEPTH} levels", text, i)
         elif ch in ")]}":
             depth -= 1
+        signs = signs + 1 if ch in "+-~" else (signs if ch.isspace() else 0)
+        if depth > MAX_DEPTH or signs > MAX_DEPTH:
+            raise SpecError(f"spec nested deeper than {MAX_DEPTH} levels", text, i)
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
@@ -353,8 +364,10 @@ def parse(text: str) -> Schedule:
             off = sum(len(x) + 1 for x in lines[: line_no - 1])
             off += max(0, min(exc.offset - 1, len(lines[line_no - 1])))
         raise SpecError(f"invalid spec: {exc.msg or 'invalid syntax'}", text, off) from None
-    except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
-        raise SpecError(f"invalid spec: {exc}") from None
+    except (RecursionError, MemoryError):
+        raise SpecError(f"spec nested deeper than {MAX_DEPTH} levels") from None
+    except (ValueError, OverflowError) as exc:
+        raise SpecError(f"invalid spec: {exc or type(exc).__name__}") from None
     try:
         return _Parser(text).schedule(tree.body, 0)
     except RecursionError:

@@ -55,9 +55,13 @@ class Schedule:
         """
         kind = type(t)
         if kind is float or kind is int:  # the per-step path of every driver: keep it short
-            if not 0.0 <= t < _INF:
+            try:
+                tf = float(t)
+            except OverflowError:
+                tf = _INF
+            if not 0.0 <= tf < _INF:
                 raise ValueError(f"t must be a finite step count >= 0; got {t!r}")
-            return float(self._eval(float(t), PY, states))
+            return float(self._eval(tf, PY, states))
         xp = namespace_of(t)
         tf = xp.asfloat(t)
         xp.check(tf)

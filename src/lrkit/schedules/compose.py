@@ -6,10 +6,11 @@ import bisect
 import itertools
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from lrkit import _validate as v
-from lrkit._xp import PY, Namespace, lift, progress
+from lrkit._xp import PY, Namespace, pieces, progress
 from lrkit.schedules._base import SCHEDULE, SCHEDULES, Schedule, States
 from lrkit.schedules._registry import register
 
@@ -78,10 +79,10 @@ class Join(Schedule):
             st = self._child_states(states)[i] if states else ()
             return self.schedules[i]._eval(local, xp, st)
         sts = self._child_states(states) if states else [()] * len(self.schedules)
-        out = lift(xp, self.schedules[0]._eval(t, xp, sts[0]), t)
-        for b, s, st in zip(self.boundaries, self.schedules[1:], sts[1:], strict=True):
-            out = xp.where(t >= b, s._eval(xp.maximum(t - b, 0.0), xp, st), out)
-        return out
+        funcs = [partial(s._eval, xp=xp, states=st)
+                 for s, st in zip(self.schedules, sts, strict=True)]
+        # float(): a Python int above 2**31 would overflow jax's int32 weak type
+        return pieces(xp, t, [float(b) for b in self.boundaries], funcs)
 
     def _report(self, t: float, metric: float, states: States, eps: float) -> None:
         i = bisect.bisect_right(self.boundaries, t)
@@ -177,9 +178,8 @@ class Warmup(Schedule):
             if t < self.steps:
                 return self._ramp(t, xp)
             return self.schedule._eval(t - self.steps, xp, states)
-        ramp = self._ramp(t, xp)
-        after = self.schedule._eval(xp.maximum(t - self.steps, 0.0), xp, states)
-        return xp.where(t < self.steps, ramp, after)
+        inner = partial(self.schedule._eval, xp=xp, states=states)
+        return pieces(xp, t, [float(self.steps)], [partial(self._ramp, xp=xp), inner])
 
     def _report(self, t: float, metric: float, states: States, eps: float) -> None:
         if states and t >= self.steps:
@@ -210,7 +210,7 @@ class WarmupFactor(Schedule):
         return max(self.period - 1.0, 0.0) if self.shape == "linear" else None
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        return _factor(xp, self.shape, self.period, t)
+        return _factor(xp, self.shape, float(self.period), t)
 
 
 def _factor(xp: Namespace, shape: str, period: float, t: Any) -> Any:

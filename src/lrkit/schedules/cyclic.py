@@ -41,7 +41,7 @@ class CosineRestarts(Schedule):
 
     def _cycle(self, t: Any, xp: Namespace) -> tuple[Any, Any, Any]:
         """(cycle index i, local time u, cycle length) at t."""
-        p, m = self.period, float(self.period_mult)
+        p, m = float(self.period), float(self.period_mult)
         if m == 1.0:
             i = floor_div(xp, t, p)
             return i, t - i * p, p
@@ -186,13 +186,14 @@ class Cyclic(Schedule):
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         up = float(self.half_period)
         total = up + (up if self.down_period is None else float(self.down_period))
-        ratio = up / total
+        down = total - up
         q = floor_div(xp, t, total)
-        x = t / total - q
+        u = t - q * total  # the step within the cycle: exact for integer steps and periods
+        # torch's x / r and (x - 1) / (r - 1) with x = u / total, r = up / total:
         if xp.is_python:
-            scale = x / ratio if x <= ratio else (x - 1.0) / (ratio - 1.0)
+            scale = u / up if u <= up else (total - u) / down
         else:
-            scale = xp.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
+            scale = xp.where(u <= up, u / up, (total - u) / down)
         height = (self.high - self.low) * scale
         if self.mode == "triangular2":
             height = height * xp.power(0.5, q)

@@ -59,9 +59,9 @@ class Multistep(Schedule):
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         if xp.is_python:
             return self.start * self.gamma ** bisect.bisect_right(self.milestones, t)
-        n = indicator(xp, t >= self.milestones[0], t)
+        n = indicator(xp, t >= float(self.milestones[0]), t)
         for m in self.milestones[1:]:
-            n = n + indicator(xp, t >= m, t)
+            n = n + indicator(xp, t >= float(m), t)
         return self.start * xp.power(self.gamma, n)
 
 
@@ -104,7 +104,7 @@ class Exponential(Schedule):
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         if self.start == 0.0 or self.gamma == 1.0:
             return self.start
-        k = floor_div(xp, t, self.every) if self.staircase else t / self.every
+        k = floor_div(xp, t, self.every) if self.staircase else t / float(self.every)
         if self.end is not None and self.end > 0.0 and self.gamma > 1.0:
             # Stop the exponent where the ceiling is reached: gamma ** k would overflow.
             k = xp.minimum(k, math.log(self.end / self.start) / math.log(self.gamma) + 1.0)
@@ -183,7 +183,7 @@ class InverseSqrt(Schedule):
         object.__setattr__(self, "start", v.rate("inverse_sqrt", "start", self.start))
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        return self.start / xp.sqrt(1.0 + t / self.timescale)
+        return self.start / xp.sqrt(1.0 + t / float(self.timescale))
 
 
 @register("inverse_time")
@@ -207,5 +207,5 @@ class InverseTime(Schedule):
         object.__setattr__(self, "staircase", v.boolean(n, "staircase", self.staircase))
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        p = floor_div(xp, t, self.steps) if self.staircase else t / self.steps
+        p = floor_div(xp, t, self.steps) if self.staircase else t / float(self.steps)
         return self.start / (1.0 + self.rate * p)

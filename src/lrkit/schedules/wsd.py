@@ -77,7 +77,7 @@ class Wsd(Schedule):
         return tuple(sorted({p for p in (a, b, b + self.decay) if p > 0}))
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        w, s, d = self.warmup, self.stable, self.decay
+        w, s, d = float(self.warmup), float(self.stable), float(self.decay)
         b = w + s
         if xp.is_python:
             if t < w:
