@@ -12,7 +12,9 @@ arrays (jax, torch or numpy), traced into the compiled train step. ``get_config`
 canonical spec string, so ``model.save(...)``/``keras.models.load_model`` and
 ``keras.saving.serialize_keras_object``/``deserialize_keras_object`` round-trip.
 
-Importing this module imports keras; ``import lrkit`` alone does not.
+Importing this module imports keras; ``import lrkit`` alone does not. When Keras would use
+tensorflow (no ``KERAS_BACKEND``, and ``~/.keras/keras.json`` absent or naming tensorflow) but
+tensorflow is not installed, it selects the jax backend (else torch) before importing keras.
 """
 
 from __future__ import annotations
@@ -22,6 +24,39 @@ from typing import Any
 
 from lrkit._extras import require
 
+
+def _default_backend() -> None:
+    """Pick a backend lrkit supports when the configured one is tensorflow and it is absent.
+
+    Keras 3 defaults to tensorflow (and writes that into ``~/.keras/keras.json`` on its first
+    import), whose tensors lrkit does not evaluate. If ``KERAS_BACKEND`` is unset, the config
+    file names no backend or tensorflow, and tensorflow is not installed, this sets
+    ``KERAS_BACKEND`` to the first installed of jax and torch before keras is imported. Any
+    other explicit choice (the variable, another backend in the config, keras already
+    imported) is left alone.
+    """
+    import importlib.util
+    import json
+    import os
+    import sys
+
+    if "keras" in sys.modules or os.environ.get("KERAS_BACKEND"):
+        return
+    home = os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras"))
+    try:
+        with open(os.path.join(home, "keras.json"), encoding="utf-8") as f:
+            configured = json.load(f).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        configured = "tensorflow"
+    if configured != "tensorflow" or importlib.util.find_spec("tensorflow") is not None:
+        return
+    for backend in ("jax", "torch"):
+        if importlib.util.find_spec(backend) is not None:
+            os.environ["KERAS_BACKEND"] = backend
+            return
+
+
+_default_backend()
 keras = require("keras", "keras")
 
 import math  # noqa: E402

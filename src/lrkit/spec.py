@@ -40,14 +40,14 @@ class SpecError(ValueError):
             line_end = text.find("\n", offset)
             line = text[line_start : line_end if line_end >= 0 else len(text)]
             col = offset - line_start
+            lineno = text.count("\n", 0, offset) + 1
+            where = f"line {lineno}, column {col + 1}" if "\n" in text else f"column {col + 1}"
             if len(line) > 2 * _SHOWN:  # show a window around the place, not a huge line
                 lo = max(0, min(col - _SHOWN, len(line) - 2 * _SHOWN))
                 prefix = "..." if lo else ""
                 suffix = "..." if lo + 2 * _SHOWN < len(line) else ""
                 line = prefix + line[lo : lo + 2 * _SHOWN] + suffix
                 col = col - lo + len(prefix)
-            lineno = text.count("\n", 0, offset) + 1
-            where = f"line {lineno}, column {col + 1}" if "\n" in text else f"column {col + 1}"
             message = f"{message} (at {where})\n  {line}\n  {' ' * col}^"
         super().__init__(message)
 
