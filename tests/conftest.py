@@ -1,0 +1,36 @@
+"""Shared test set-up: ``tests/`` on ``sys.path`` (for ``_timm`` and ``_schedules``), and a
+deterministic hypothesis profile (``HYPOTHESIS_PROFILE=thorough`` for a long random run)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+# Deterministic: the same examples on every run and every machine, so a failure reproduces.
+settings.register_profile(
+    "lrkit",
+    derandomize=True,
+    max_examples=60,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+# A long random run on demand: HYPOTHESIS_PROFILE=thorough pytest tests/test_spec.py (new
+# examples each run; tests that set max_examples scale it with _schedules.examples).
+settings.register_profile(
+    "thorough",
+    parent=settings.get_profile("lrkit"),
+    derandomize=False,
+    max_examples=1000,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "lrkit"))
+
