@@ -11,6 +11,7 @@ import ast
 import dataclasses
 import difflib
 import json
+import warnings
 from typing import Any
 
 from lrkit.schedules._base import Schedule
@@ -355,7 +356,10 @@ def parse(text: str) -> Schedule:
         if depth > MAX_DEPTH or signs > MAX_DEPTH:
             raise SpecError(f"spec nested deeper than {MAX_DEPTH} levels", text, i)
     try:
-        tree = ast.parse(text, mode="eval")
+        with warnings.catch_warnings():
+            # Python only warns about some malformed literals (``1if``): here they are errors.
+            warnings.simplefilter("error", SyntaxWarning)
+            tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         off = 0
         if exc.lineno is not None and exc.offset is not None:

@@ -306,25 +306,7 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         if metric is not None:
             self._report(metric)
         self._step_count += 1
-        tracks = self._tracks
-        groups = self.optimizer.param_groups
-        if len(tracks) == 1 and len(groups) == self._n_groups and not tracks[0].per_group:
-            # The common case, kept short: one schedule, one Stepper, every group known.
-            track = tracks[0]
-            stepper = track.steppers[0]
-            stepper.count += 1
-            v = stepper.value()
-            values = [b * v for b in track.bases]
-            for group, value in zip(groups, values, strict=True):
-                lr = group["lr"]
-                if isinstance(lr, Tensor):
-                    lr.fill_(value)
-                else:
-                    group["lr"] = value
-            self._last_lr = values
-            self.last_epoch = stepper.count
-            return
-        for track in tracks:
+        for track in self._tracks:
             for stepper in track.steppers:
                 stepper.count += 1
         self._apply()
