@@ -143,3 +143,18 @@ def test_doc_images_are_small_800x450_pngs() -> None:
         assert data[:8] == b"\x89PNG\r\n\x1a\n", p.name
         size = (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"))
         assert size == (800, 450), p.name
+
+
+@pytest.mark.parametrize("boundary", [100, 300, 750])
+def test_terminal_chart_marks_the_phase_boundary_where_it_is(boundary: int) -> None:
+    """The dotted vertical line stands at the boundary's step, in axis units (not cells)."""
+    steps = 1000
+    s = lk.warmup(lk.cosine(steps=steps - boundary), steps=boundary)
+    text = plot.terminal_chart([plot.curve(s, steps)], width=100, height=24)
+    rows = text.splitlines()
+    frame = next(r for r in rows if "┌" in r)
+    left, right = frame.index("┌"), frame.index("┐")
+    cols = {r.index("┊") for r in rows if "┊" in r}
+    assert len(cols) == 1, f"expected one vertical marker column, got {sorted(cols)}"
+    where = (cols.pop() - left) / (right - left)
+    assert abs(where - boundary / (steps - 1)) < 0.03, (where, boundary)

@@ -228,7 +228,7 @@ def _terminal_chart(plt: Any, fig: Any, curves: Sequence[Curve], log: bool, widt
         sig = fig.signal([p[0] for p in pts], [p[1] for p in pts], marker=marker).lines()
         fig.draw(sig)
         for b in c.breakpoints:
-            fig.line(b, orientation=1, relative=False, style="dotted")
+            fig.line(b, orientation=1, relative=True, style="dotted")
     fig.legend(False)
     if log:
         fig.ruler(1).scale("log")
