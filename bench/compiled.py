@@ -35,7 +35,7 @@ import torch
 import torch._dynamo
 import torch._inductor.config
 
-from bench.machine import header
+from bench.machine import header, write_report
 
 WARMUP = 10
 PEAK = 1e-2
@@ -184,9 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
     ]
     print("\n".join(lines))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "compiled.md").write_text("\n".join(lines))
-    print(f"wrote {args.out / 'compiled.md'}")
+    write_report(args.out, "compiled.md", lines)
     return 0
 
 

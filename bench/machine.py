@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from importlib import metadata
+from pathlib import Path
 
 
 def cpu_model() -> str:
@@ -71,3 +72,10 @@ def clock_ns(fn: Callable[[], object]) -> int:
     start = time.perf_counter_ns()
     fn()
     return time.perf_counter_ns() - start
+
+
+def write_report(out: Path, name: str, lines: list[str]) -> None:
+    """Write ``lines`` as ``out/name`` (creating ``out``) and say where."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_text("\n".join(lines))
+    print(f"wrote {out / name}")

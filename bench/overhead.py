@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from bench.machine import header
+from bench.machine import header, write_report
 
 WARMUP = 500
 TOTAL = 100_000
@@ -200,9 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n{groups} param group(s)")
         print("\n".join(rows))
         lines += [f"## {groups} param group{'s' if groups > 1 else ''}", "", *rows, ""]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "overhead.md").write_text("\n".join(lines))
-    print(f"wrote {args.out / 'overhead.md'}")
+    write_report(args.out, "overhead.md", lines)
     return 0
 
 

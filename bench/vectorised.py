@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.machine import header
+from bench.machine import header, write_report
 
 WARMUP = 10_000
 
@@ -221,9 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
     ]
     print("\n".join(lines))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "vectorised.md").write_text("\n".join(lines))
-    print(f"wrote {args.out / 'vectorised.md'}")
+    write_report(args.out, "vectorised.md", lines)
     return 0
 
 
