@@ -166,3 +166,15 @@ def test_numpy_steps_per_epoch_is_accepted() -> None:
     opt.step()
     sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(1.0 - 0.5 * 0.25, rel=1e-15)
+
+
+def test_a_metric_without_a_plateau_advances_and_warns_once() -> None:
+    opt = make_optimizer([0.1])
+    sched = LRScheduler(opt, lk.cosine(10))
+    with pytest.warns(UserWarning, match="no schedule here contains plateau"):
+        sched.step(0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sched.step(0.4)  # said once only
+    assert sched.count == 2
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 0.2)))

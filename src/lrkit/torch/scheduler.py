@@ -242,6 +242,7 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
     """
 
     _ready: bool = False
+    _warned_unused_metric: bool = False
 
     def __init__(
         self,
@@ -326,6 +327,14 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
             if track.schedule.has_state:
                 track.report(value)
                 stateful = True
+        if not stateful and not self._warned_unused_metric:
+            self._warned_unused_metric = True
+            warnings.warn(
+                f"LRScheduler: a metric was reported but no schedule here contains plateau() "
+                f"({self._tracks[0].spec}); metrics are ignored (this is said once)",
+                UserWarning,
+                stacklevel=3,
+            )
         return stateful
 
     def _apply(self) -> None:
