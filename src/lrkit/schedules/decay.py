@@ -88,18 +88,9 @@ class Exponential(Schedule):
             self, "staircase", v.boolean("exponential", "staircase", self.staircase)
         )
         if self.end is not None:
-            end = v.rate("exponential", "end", self.end)
-            if g < 1.0 and end > self.start:
-                raise v.fail(
-                    "exponential", "end", self.end,
-                    f"<= start ({self.start!r}): with gamma < 1 it is a floor",
-                )
-            if g > 1.0 and end < self.start:
-                raise v.fail(
-                    "exponential", "end", self.end,
-                    f">= start ({self.start!r}): with gamma > 1 it is a ceiling",
-                )
-            object.__setattr__(self, "end", end)
+            # As optax's end_value: a floor when gamma < 1, a ceiling when gamma > 1 (a floor
+            # above start simply holds end from t = 0).
+            object.__setattr__(self, "end", v.rate("exponential", "end", self.end))
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         if self.start == 0.0 or self.gamma == 1.0:
