@@ -1,6 +1,7 @@
 """GradualWarmupScheduler against the original warmup_scheduler package where its behaviour is
-intended (the warmup ramp, no after_scheduler), and against a fresh torch after-scheduler
-started from the peak for the rest (the original overshoots there)."""
+intended (the warmup ramp, the hand-over timing, no after_scheduler, after_schedulers it drives
+correctly), and against a fresh torch after-scheduler started from the peak for the rest (the
+original overshoots with chainable ones such as CosineAnnealingLR)."""
 
 from __future__ import annotations
 
@@ -69,7 +70,22 @@ def test_after_scheduler_starts_from_the_peak(name: str, multiplier: float) -> N
     ours = drive(opt, GradualWarmupScheduler(opt, multiplier, total, AFTERS[name](opt)),
                  total + extra + 1)
     assert_rates_close(ours[: total + 1], original, rtol=1e-13)
-    assert_rates_close(ours[total:], fresh, rtol=1e-9)
+    # the original's timing: the peak at `total`, the after_scheduler's step 0 at `total + 1`
+    assert_rates_close(ours[total + 1 :], fresh[:extra], rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["step", "multistep", "restarts", "lambda", "linear"])
+@pytest.mark.parametrize("multiplier", [1.0, 4.0])
+def test_matches_the_original_where_it_drives_the_after_scheduler_correctly(
+    name: str, multiplier: float
+) -> None:
+    lrs, total, steps = [0.01, 0.002], 5, 30
+    opt_o = make_optimizer(lrs)
+    original = drive(opt_o, warmup_scheduler.GradualWarmupScheduler(
+        opt_o, multiplier, total, AFTERS[name](opt_o)), steps)
+    opt = make_optimizer(lrs)
+    ours = drive(opt, GradualWarmupScheduler(opt, multiplier, total, AFTERS[name](opt)), steps)
+    assert_rates_close(ours, original, rtol=1e-12)
 
 
 def test_seed_example_has_no_overshoot() -> None:
@@ -85,7 +101,7 @@ def test_seed_example_has_no_overshoot() -> None:
     assert max(original) > 0.1 * (1 + 1e-3)  # the original's overshoot at the hand-over
     assert max(ours) == pytest.approx(0.1, rel=1e-15)
     expected = [0.01 * (1 + 9 * e / 5) for e in range(6)] + [
-        1e-6 + (0.1 - 1e-6) * (1 + math.cos(math.pi * k / 10)) / 2 for k in range(1, 11)]
+        1e-6 + (0.1 - 1e-6) * (1 + math.cos(math.pi * k / 10)) / 2 for k in range(10)]
     assert ours == pytest.approx(expected, rel=1e-12)
 
 
@@ -95,7 +111,8 @@ def test_equals_the_lrkit_expression_in_the_migration_table() -> None:
         opt_c, 10, 5, tl.CosineAnnealingLR(opt_c, T_max=10, eta_min=1e-6)), 16)
     opt = make_optimizer([0.01])
     peak = 0.1
-    expression = peak * lk.warmup(lk.cosine(10, end=1e-6 / peak), 5, start=0.1)
+    expression = peak * lk.join(
+        [lk.warmup(lk.constant(), 5, start=0.1), lk.cosine(10, end=1e-6 / peak)], [6])
     ours = drive(opt, LRScheduler(opt, expression, mode="absolute"), 16)
     assert_rates_close(compat, ours, rtol=1e-12)
 
@@ -210,7 +227,8 @@ def test_migration_table_rows(row: str, multiplier: float) -> None:
     opt_c = make_optimizer([lr])
     compat = drive(opt_c, GradualWarmupScheduler(
         opt_c, m, total, make_after(opt_c) if make_after else None), 30, metrics)
-    table = m * lk.warmup(expr, total, start=1 / m) if m > 1 else lk.warmup(expr, total)
+    ramp = lk.warmup(lk.constant(), total, start=1 / m if m > 1 else 0.0)
+    table = m * lk.join([ramp, expr], [total + 1])
     opt = make_optimizer([lr])
     assert_rates_close(compat, drive(opt, LRScheduler(opt, table), 30, metrics), rtol=1e-12)
 

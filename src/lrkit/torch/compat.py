@@ -6,12 +6,15 @@ rate after ``k`` calls of ``step()`` is::
 
     k <= T, m == 1:   b * k / T                      (0 -> b)
     k <= T, m  > 1:   b * (1 + (m - 1) * k / T)      (b -> m * b)
-    k  > T:           after_scheduler at local step k - T, started from the peak m * b
+    k  > T:           after_scheduler at local step k - T - 1, started from the peak m * b
                       (without an after_scheduler: m * b)
 
-That is ``b * m * lk.warmup(after, steps=T, start=1/m)`` (``start=0`` when ``m == 1``). What
-differs from the original package is listed in docs/pytorch.md: no overshoot at the hand-over,
-plain-data ``state_dict()``, ReduceLROnPlateau warmed up like any other after_scheduler.
+The timing is the original's: the peak is reached at ``k = T`` and the after_scheduler's step 0
+(the peak again) comes at ``k = T + 1``. As one lrkit schedule:
+``b * m * lk.join([lk.warmup(lk.constant(), T, start=1/m), after], [T + 1])`` (``start=0`` when
+``m == 1``). What differs from the original package is listed in docs/pytorch.md: no overshoot
+at the hand-over, plain-data ``state_dict()``, ReduceLROnPlateau warmed up like any other
+after_scheduler.
 """
 
 from __future__ import annotations
@@ -170,7 +173,7 @@ class GradualWarmupScheduler(_LRScheduler):
                 self._write_values(self._peaks())
             return
         after = self.after_scheduler
-        local = new_count - self.total_epoch
+        local = new_count - self.total_epoch - 1  # the original's timing: step 0 at T + 1
         if previous <= self.total_epoch:
             self._hand_over()
         if self._plateau:
