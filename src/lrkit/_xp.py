@@ -83,9 +83,6 @@ class PyMath:
     def progress(t: Any, n: float) -> Any:
         return t / n if t < n else 1.0
 
-    @staticmethod
-    def tofloat(x: Any) -> Any:
-        return float(x)
 
 
 class NumpyMath:
@@ -140,8 +137,6 @@ class NumpyMath:
     def progress(self, t: Any, n: float) -> Any:
         return self.np.minimum(t / n, 1.0)  # numpy divides exactly: t / n == 1 at t == n
 
-    def tofloat(self, x: Any) -> Any:
-        return self.np.asarray(x, dtype=self.np.float64)
 
 
 class TorchMath:
@@ -197,8 +192,6 @@ class TorchMath:
         # inductor may divide by multiplying with 1/n: pin the value from t = n on.
         return self.torch.where(t < n, self.torch.clamp(t / n, max=1.0), 1.0)
 
-    def tofloat(self, x: Any) -> Any:
-        return x
 
 
 class JaxMath:
@@ -254,8 +247,6 @@ class JaxMath:
         # XLA may compute t / n as t * (1/n): pin the value from t = n on, never above 1.
         return self.jnp.where(t < n, self.jnp.minimum(t / n, 1.0), 1.0)
 
-    def tofloat(self, x: Any) -> Any:
-        return x
 
 
 PY = PyMath()
