@@ -1,6 +1,7 @@
 """A ``torch.compile``d optimizer step under a changing learning rate: recompiles and wall time.
 
-    .venv/bin/python -m bench.compiled [--steps 200] [--backend inductor] [--out bench/results]
+    .venv/bin/python -m bench.compiled [--steps 200] [--backend inductor] [--device cpu|cuda]
+                                       [--out bench/results]
 
 A small MLP (64 -> 256 -> 256 -> 1, MSE on fixed random data) trained by Adam whose step is
 compiled as the PyTorch tutorial does it (``torch.compile(opt.step)``), under a warmup + cosine
@@ -74,14 +75,19 @@ def _model() -> torch.nn.Module:
     )
 
 
-def run(setup: str, steps: int, backend: str) -> dict[str, Any]:
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run(setup: str, steps: int, backend: str, device: torch.device) -> dict[str, Any]:
     """Train ``steps`` steps with a compiled ``opt.step``; report compiles and times."""
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
-    model = _model()
+    model = _model().to(device)
     gen = torch.Generator().manual_seed(1)
-    x = torch.randn(512, 64, generator=gen)
-    y = torch.randn(512, 1, generator=gen)
+    x = torch.randn(512, 64, generator=gen).to(device)
+    y = torch.randn(512, 1, generator=gen).to(device)
     sch = torch.optim.lr_scheduler
     if setup == "float":
         opt = torch.optim.Adam(model.parameters(), lr=PEAK)
@@ -92,7 +98,8 @@ def run(setup: str, steps: int, backend: str) -> dict[str, Any]:
         import lrkit as lk
         from lrkit.torch import LRScheduler
 
-        opt = torch.optim.Adam(model.parameters(), lr=torch.tensor(PEAK))
+        # on CUDA the tensor rate lives on the GPU: the compiled (capturable) step reads it there
+        opt = torch.optim.Adam(model.parameters(), lr=torch.tensor(PEAK, device=device))
         schedule = lk.warmup(lk.cosine(steps=steps - WARMUP), steps=WARMUP, start=START)
         scheduler = LRScheduler(opt, schedule)
     counting = CountingBackend(backend)
@@ -100,6 +107,7 @@ def run(setup: str, steps: int, backend: str) -> dict[str, Any]:
     lrs: list[float] = []
     times: list[float] = []
     for _ in range(steps):
+        _sync(device)
         start = time.perf_counter()
         loss = torch.nn.functional.mse_loss(model(x), y)
         opt.zero_grad(set_to_none=False)
@@ -107,6 +115,7 @@ def run(setup: str, steps: int, backend: str) -> dict[str, Any]:
         lrs.append(float(opt.param_groups[0]["lr"]))
         step()
         scheduler.step()
+        _sync(device)
         times.append(time.perf_counter() - start)
     return {
         "compiles": counting.compiles,
@@ -114,9 +123,15 @@ def run(setup: str, steps: int, backend: str) -> dict[str, Any]:
         "first_s": times[0],
         "steady_ms": 1e3 * statistics.median(times[steps // 2 :]),
         "final_loss": float(torch.nn.functional.mse_loss(model(x), y)),
-        "weights": torch.cat([p.detach().flatten() for p in model.parameters()]),
+        "weights": torch.cat([p.detach().flatten().cpu() for p in model.parameters()]),
         "distinct_lrs": len(set(lrs)),
     }
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--backend", default="inductor", help="dynamo backend to count and use")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     parser.add_argument(
         "--cached", action="store_true", help="let inductor reuse its on-disk caches"
     )
@@ -133,17 +149,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.steps <= 2 * WARMUP:
         parser.error(f"--steps must be > {2 * WARMUP}; got {args.steps}")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as exc:
+        parser.error(f"--device: {exc}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: no CUDA device is visible")
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=UserWarning)
     if not args.cached and args.backend == "inductor":
         # a compile from scratch every time, as on a first run: no on-disk graph caches
         torch._inductor.config.force_disable_caches = True
     # warm the backend up (imports, worker pools) so neither setup pays it
-    torch.compile(lambda v: v * 2.0 + 1.0, backend=args.backend)(torch.ones(4))
+    torch.compile(lambda v: v * 2.0 + 1.0, backend=args.backend)(torch.ones(4, device=device))
     results = {}
     for setup in ("lrkit", "float"):
         print(f"running {setup} ...", flush=True)
-        results[setup] = run(setup, args.steps, args.backend)
+        results[setup] = run(setup, args.steps, args.backend, device)
     a, b = results["lrkit"], results["float"]
     diff = float((a["weights"] - b["weights"]).abs().max())
     limit = getattr(torch._dynamo.config, "recompile_limit", None) or getattr(
@@ -167,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     lines = [
         header("torch.compile'd optimizer step under a changing learning rate", ("torch",)),
+        f"Device: {_device_name(device)}. "
         f"Adam on a 64-256-256-1 MLP (MSE, 512 fixed random samples), `torch.compile(opt.step, "
         f"backend={args.backend!r})` wrapped in a counting backend, {args.steps} steps of "
         f"linear warmup ({WARMUP} steps) + cosine from peak {PEAK:g}, the rate changing every "
@@ -184,7 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
     ]
     print("\n".join(lines))
-    write_report(args.out, "compiled.md", lines)
+    name = "compiled.md" if device.type == "cpu" else f"compiled-{device.type}.md"
+    write_report(args.out, name, lines)
     return 0
 
 

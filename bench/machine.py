@@ -45,6 +45,10 @@ def describe(packages: tuple[str, ...] = ("torch", "numpy")) -> str:
         import torch
 
         lines.append(f"- torch threads: {torch.get_num_threads()}")
+        if torch.cuda.is_available():
+            count = torch.cuda.device_count()
+            names = sorted({torch.cuda.get_device_name(i) for i in range(count)})
+            lines.append(f"- GPU: {', '.join(names)} (CUDA {torch.version.cuda})")
     except ImportError:
         pass
     return "\n".join(lines)

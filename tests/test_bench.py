@@ -51,3 +51,19 @@ def test_a_short_training_run_goes_through() -> None:
     assert run.eval_steps == [0, 3, 6]
     assert all(math.isfinite(v) for v in run.val_loss)
     assert run.lr[0] == pytest.approx(task.peak_lr)
+
+
+def test_range_test_calibration_runs_and_reports(tmp_path: Path) -> None:
+    from bench import rangetest
+
+    assert rangetest.main(["--problems", "20", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "rangetest.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| lrkit |")]
+    assert len(rows) == 1 and "| 20 |" in rows[0]
+    # the critical rate really is 2 / largest eigenvalue of X^T X / n
+    import numpy as np
+
+    x, _, critical = rangetest.least_squares(np.random.default_rng(0), 64, 5, 10.0, 3.0)
+    xn = x.numpy()
+    assert critical == pytest.approx(2.0 / np.linalg.eigvalsh(xn.T @ xn / 64).max(), rel=1e-12)
+    assert critical == pytest.approx(2.0 / 3.0, rel=1e-9)
