@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 
 import lrkit as lk
@@ -222,3 +223,40 @@ def test_stateful_schedule_cannot_be_called() -> None:
         assert isinstance(info.value, ValueError)
         assert "plateau" in str(info.value)
     assert not lk.cosine(10).has_state
+
+
+@pytest.mark.parametrize(
+    ("call", "shown"),
+    [
+        (lambda: lk.cosine(10)("3"), "'3'"),
+        (lambda: lk.cosine(10)(True), "True"),
+        (lambda: lk.cosine(10)(None), "None"),
+        (lambda: lk.cosine(10) * "a", "'a'"),
+        (lambda: "a" + lk.cosine(10), "'a'"),
+        (lambda: lk.cosine(10) >> [1.0], "[1.0]"),
+    ],
+)
+def test_wrong_types_are_both_type_and_value_errors(call, shown: str) -> None:  # type: ignore[no-untyped-def]
+    # Python's convention (TypeError) and lrkit's (every bad input is a ValueError) both hold
+    with pytest.raises(TypeError) as info:
+        call()
+    assert isinstance(info.value, ValueError)
+    assert shown in str(info.value)
+
+
+@pytest.mark.parametrize("bad", ["x", None, True, [1.0, 2.0], np.array([1.0, 2.0]), {"loss": 1.0}])
+def test_a_bad_metric_names_the_parameter(bad) -> None:  # type: ignore[no-untyped-def]
+    stepper = lk.Stepper(lk.warmup(lk.plateau(patience=0), 3))
+    if bad is None:  # step(None) means "no metric"; report(None) is an error
+        stepper.step(None)
+    with pytest.raises(ValueError, match=r"Stepper\.report: metric must be a real number"):
+        stepper.report(bad)
+    assert stepper.count == (1 if bad is None else 0)
+
+
+def test_metrics_of_every_kind_are_accepted() -> None:
+    stepper = lk.Stepper(lk.plateau(patience=0, factor=0.5))
+    for m in (1.0, 1, np.float32(1.0), np.array(1.0), np.array([1.0]), math.nan):
+        stepper.step(m)
+    # 1.0, then five reports that never improve on it: a reduction after each
+    assert stepper.value() == 0.5**5

@@ -9,12 +9,31 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 
+class WrongTypeError(TypeError, ValueError):
+    """A value of the wrong type. A ``TypeError``, as Python raises for one, and a ``ValueError``,
+    so that ``except ValueError`` catches every bad input lrkit reports."""
+
+
 def _describe(value: Any) -> str:
     return repr(value)
 
 
 def fail(owner: str, name: str, value: Any, allowed: str) -> ValueError:
     return ValueError(f"{owner}: {name} must be {allowed}; got {_describe(value)}")
+
+
+def metric(owner: str, value: Any) -> float:
+    """A reported metric: a real number or a one-element tensor/array (NaN allowed: it counts as
+    no improvement, torch's rule)."""
+    allowed = "a real number or a one-element tensor or array"
+    if not isinstance(value, numbers.Real) and callable(getattr(value, "item", None)):
+        try:
+            value = value.item()
+        except (ValueError, RuntimeError, TypeError):
+            raise fail(owner, "metric", value, allowed) from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise fail(owner, "metric", value, allowed)
+    return float(value)
 
 
 def number(owner: str, name: str, value: Any) -> float:

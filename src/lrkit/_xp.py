@@ -17,6 +17,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from lrkit._validate import WrongTypeError
+
 
 class PyMath:
     """Python floats: :mod:`math` and ordinary branches."""
@@ -259,7 +261,8 @@ Namespace = Any
 def namespace_of(t: Any) -> Namespace:
     """The math namespace for the array family of ``t``.
 
-    Raises ``TypeError`` for a type that is not a real number or a supported array.
+    Raises ``WrongTypeError`` (a ``TypeError`` and a ``ValueError``) for a type that is not a real
+    number or a supported array.
     """
     kind = type(t)
     if kind is int or kind is float:
@@ -289,7 +292,7 @@ def namespace_of(t: Any) -> Namespace:
                 ns = _cache["numpy"] = NumpyMath(np)
             return ns
     if isinstance(t, bool):
-        raise TypeError("a schedule's step must be a number or an array, not a bool")
+        raise WrongTypeError(f"t: a schedule's step must be a number or an array; got {t!r}")
     if isinstance(t, int | float):  # int/float subclasses (e.g. IntEnum)
         return PY
     jax = sys.modules.get("jax")
@@ -300,9 +303,9 @@ def namespace_of(t: Any) -> Namespace:
 
             ns = _cache["jax"] = JaxMath(jnp)
         return ns
-    raise TypeError(
-        f"a schedule's step must be a Python number, a numpy array, a torch tensor or a jax "
-        f"array; got {kind.__module__}.{kind.__qualname__}"
+    raise WrongTypeError(
+        f"t: a schedule's step must be a Python number, a numpy array, a torch tensor or a jax "
+        f"array; got {t!r:.80} ({kind.__module__}.{kind.__qualname__})"
     )
 
 

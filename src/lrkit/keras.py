@@ -184,7 +184,7 @@ class ScheduleCallback(keras.callbacks.Callback):  # type: ignore[misc,name-defi
                 stacklevel=2,
             )
             return
-        self.stepper.report(float(value), self.eps)
+        self.stepper.report(value, self.eps)
 
 
 __all__ = ["SUPPORTED_BACKENDS", "KerasSchedule", "ScheduleCallback", "as_schedule"]

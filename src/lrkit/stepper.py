@@ -54,7 +54,8 @@ class Stepper:
         """Feed ``metric`` to the plateaus active now (a reduction needs old - new > eps)."""
         if self._states:
             # NaN is never an improvement (torch's rule): it counts as a bad epoch.
-            self.schedule._report(self.t, float(metric), self._states, eps)
+            value = v.metric("Stepper.report", metric)
+            self.schedule._report(self.t, value, self._states, eps)
 
     def step(self, metric: Any = None, eps: float = 0.0) -> float:
         """Report ``metric`` (if given), advance one step, return the new value."""

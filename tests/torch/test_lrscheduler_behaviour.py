@@ -178,3 +178,24 @@ def test_a_metric_without_a_plateau_advances_and_warns_once() -> None:
         sched.step(0.4)  # said once only
     assert sched.count == 2
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 * (1 + math.cos(math.pi * 0.2)))
+
+
+def test_a_bad_metric_is_a_value_error_naming_it() -> None:
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.1)
+    sched = LRScheduler(opt, lk.plateau(patience=0))
+    for bad in ("x", torch.ones(3), [0.5]):
+        with pytest.raises(ValueError, match=r"LRScheduler\.step: metric must be a real number"):
+            sched.step(bad)
+    sched.step(torch.tensor(1.0))  # a one-element tensor is fine
+    sched.step(torch.tensor([2.0]))
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01)  # 2.0 did not improve on 1.0
+
+
+def test_all_reduce_metric_without_a_process_group_checks_its_input() -> None:
+    from lrkit.torch.distributed import all_reduce_metric
+
+    assert all_reduce_metric(torch.tensor(2.5)) == 2.5
+    assert all_reduce_metric(1) == 1.0
+    with pytest.raises(ValueError, match="all_reduce_metric: metric"):
+        all_reduce_metric("loss")

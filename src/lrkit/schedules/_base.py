@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from lrkit._validate import WrongTypeError
 from lrkit._xp import PY, Namespace, namespace_of
 
 _INF = float("inf")
@@ -171,7 +172,9 @@ class Schedule:
         from lrkit.schedules.compose import sequence
 
         if not isinstance(other, Schedule):
-            return NotImplemented
+            raise WrongTypeError(
+                f"a >> b: b must be a schedule; got {type(other).__name__} {other!r:.80}"
+            )
         return sequence(self, other)
 
     # --- text and data -----------------------------------------------------------------------
@@ -195,8 +198,8 @@ def _as_schedule(value: Any, op: str) -> Schedule:
     if isinstance(value, Schedule):
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(
-            f"unsupported operand for {op}: a schedule and {type(value).__name__} "
+        raise WrongTypeError(
+            f"unsupported operand for {op}: a schedule and {type(value).__name__} {value!r:.80} "
             "(use a schedule or a number)"
         )
     from lrkit.schedules.basic import Constant

@@ -16,6 +16,8 @@ from typing import Any, Literal
 import torch
 import torch.distributed as dist
 
+from lrkit import _validate as v
+
 __all__ = ["all_reduce_metric"]
 
 # resolved at call time: torch builds without distributed support lack dist.ReduceOp
@@ -34,11 +36,13 @@ def all_reduce_metric(
     if op not in _OPS:
         raise ValueError(f"all_reduce_metric: op must be one of {sorted(_OPS)}; got {op!r}")
     if not (dist.is_available() and dist.is_initialized()):
-        return float(metric.item()) if isinstance(metric, torch.Tensor) else float(metric)
+        return v.metric("all_reduce_metric", metric)
     if isinstance(metric, torch.Tensor):
+        if metric.numel() != 1:
+            raise v.fail("all_reduce_metric", "metric", metric, "a number or a one-element tensor")
         buf = metric.detach().reshape(()).to(torch.float64).clone()
     else:
-        buf = torch.tensor(float(metric), dtype=torch.float64)
+        buf = torch.tensor(v.metric("all_reduce_metric", metric), dtype=torch.float64)
     dist.all_reduce(buf, op=getattr(dist.ReduceOp, _OPS[op]), group=group)
     value = float(buf.item())
     if op == "mean":

@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from lrkit._validate import WrongTypeError
+
 __all__ = [
     "EDGE_DIVISOR",
     "RangeTestResult",
@@ -312,8 +314,8 @@ def find_lr(
                 _set_lr(group, lr * ratio)
             batch = next(batches)
             if not isinstance(batch, tuple | list) or len(batch) != 2:
-                raise TypeError(
-                    "find_lr: each batch must be a pair (inputs, targets); got "
+                raise WrongTypeError(
+                    "find_lr: each batch of loader must be a pair (inputs, targets); got "
                     f"{type(batch).__name__}"
                     + (f" of length {len(batch)}" if isinstance(batch, tuple | list) else "")
                 )

@@ -27,6 +27,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from lrkit import Schedule, SpecMismatchWarning, Stepper, parse
+from lrkit import _validate as v
 
 __all__ = ["LRScheduler"]
 
@@ -129,8 +130,8 @@ class _Track:
         """The value for every group at the current count."""
         if self.per_group:
             return [b * s.value() for b, s in zip(self.bases, self.steppers, strict=True)]
-        v = self.steppers[0].value()
-        return [b * v for b in self.bases]
+        shared = self.steppers[0].value()
+        return [b * shared for b in self.bases]
 
     def write(self, groups: list[dict[str, Any]], values: list[float]) -> None:
         for writer, group, value in zip(self.writers, groups, values, strict=True):
@@ -319,7 +320,7 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
             self._apply()
 
     def _report(self, metric: Any) -> bool:
-        value = float(metric.item()) if isinstance(metric, Tensor) else float(metric)
+        value = v.metric("LRScheduler.step", metric)
         if len(self.optimizer.param_groups) != self._n_groups:
             self._adopt_new_groups()
         stateful = False
@@ -345,8 +346,8 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         if lr_track.per_group:
             values = lr_track.values()
         else:
-            v = lr_track.steppers[0].value()
-            values = [b * v for b in lr_track.bases]
+            shared = lr_track.steppers[0].value()
+            values = [b * shared for b in lr_track.bases]
         for group, value in zip(groups, values, strict=True):
             current = group["lr"]
             if isinstance(current, Tensor):
