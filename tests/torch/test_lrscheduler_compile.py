@@ -45,7 +45,7 @@ def _train(compiled: bool, adam: bool, steps: int = 24) -> tuple[list[int], list
         loss.backward()
         step()
         opt.zero_grad()
-        sched.step(float(i % 3))  # a metric that stops improving: plateau reductions
+        sched.step(None if adam else float(i % 3))  # a metric that stops improving: plateau cuts
         history.append(compiles[0])
     return history, [p.detach().clone() for p in model.parameters()]
 
