@@ -91,6 +91,17 @@ def timm_cosine(
     return lk.join([restarts, lk.constant(end)], [cycles_length(t_initial, cycle_mul, cycle_limit)])
 
 
+def with_timm_warmup(core: lk.Schedule, wu: dict[str, object]) -> lk.Schedule:
+    """``timm_warmup`` from the warmup keywords given to the timm scheduler (timm's defaults for
+    the absent ones: no initial rate, warmup_prefix=False)."""
+    return timm_warmup(
+        core,
+        int(wu["warmup_t"]),  # type: ignore[call-overload]
+        float(wu.get("warmup_lr_init", 0.0)),  # type: ignore[arg-type]
+        bool(wu.get("warmup_prefix", False)),
+    )
+
+
 def _warmup_params(r: object, seed: int) -> dict[str, object]:
     if seed == 0:
         return dict(warmup_t=0)
@@ -107,12 +118,7 @@ def test_cosine_lr_scheduler(seed: int) -> None:
     t_initial, lr_min = r.randint(2, 120), r.choice([0.0, BASE * r.uniform(0, 0.3)])
     wu = _warmup_params(r, seed)
     ref = timm_curve("CosineLRScheduler", 200, t_initial=t_initial, lr_min=lr_min, **wu)
-    s = timm_warmup(
-        timm_cosine(t_initial, lr_min, 1, 1, 1),
-        int(wu["warmup_t"]),  # type: ignore[call-overload]
-        float(wu.get("warmup_lr_init", 0.0)),
-        bool(wu.get("warmup_prefix", False)),
-    )  # type: ignore[arg-type]
+    s = with_timm_warmup(timm_cosine(t_initial, lr_min, 1, 1, 1), wu)
     assert_curves(
         lrkit_curve(s, 200, BASE),
         ref,
@@ -138,12 +144,7 @@ def test_cosine_lr_scheduler_cycles(seed: int) -> None:
         **wu,
     )
     ref = timm_curve("CosineLRScheduler", 400, **kw)
-    s = timm_warmup(
-        timm_cosine(t_initial, lr_min, cycle_mul, cycle_decay, cycle_limit),
-        int(wu["warmup_t"]),
-        float(wu.get("warmup_lr_init", 0.0)),  # type: ignore[call-overload, arg-type]
-        bool(wu.get("warmup_prefix", False)),
-    )
+    s = with_timm_warmup(timm_cosine(t_initial, lr_min, cycle_mul, cycle_decay, cycle_limit), wu)
     assert_curves(
         lrkit_curve(s, 400, BASE), ref, rtol=1e-9, atol=1e-15, what=f"CosineLRScheduler({kw})"
     )
@@ -180,12 +181,7 @@ def test_step_lr_scheduler(seed: int) -> None:
     wu = _warmup_params(r, seed)
     wu.setdefault("warmup_prefix", True)
     ref = timm_curve("StepLRScheduler", 250, decay_t=decay_t, decay_rate=rate, **wu)
-    s = timm_warmup(
-        lk.step_decay(decay_t, rate),
-        int(wu["warmup_t"]),  # type: ignore[call-overload]
-        float(wu.get("warmup_lr_init", 0.0)),
-        bool(wu["warmup_prefix"]),
-    )  # type: ignore[arg-type]
+    s = with_timm_warmup(lk.step_decay(decay_t, rate), wu)
     assert_curves(
         lrkit_curve(s, 250, BASE),
         ref,
@@ -205,12 +201,7 @@ def test_multistep_lr_scheduler(seed: int) -> None:
     wu = _warmup_params(r, seed)
     wu.setdefault("warmup_prefix", True)
     ref = timm_curve("MultiStepLRScheduler", 250, decay_t=decay_t, decay_rate=rate, **wu)
-    s = timm_warmup(
-        lk.multistep([m - 1 for m in decay_t], rate),
-        int(wu["warmup_t"]),  # type: ignore[call-overload]
-        float(wu.get("warmup_lr_init", 0.0)),
-        bool(wu["warmup_prefix"]),
-    )  # type: ignore[arg-type]
+    s = with_timm_warmup(lk.multistep([m - 1 for m in decay_t], rate), wu)
     assert_curves(
         lrkit_curve(s, 250, BASE),
         ref,
@@ -262,12 +253,8 @@ def test_poly_lr_scheduler(seed: int) -> None:
         **wu,
     )
     ref = timm_curve("PolyLRScheduler", 300, **kw)
-    s = timm_warmup(
-        timm_poly(t_initial, power, lr_min, cycle_mul, cycle_decay, cycle_limit),
-        int(wu["warmup_t"]),
-        float(wu.get("warmup_lr_init", 0.0)),  # type: ignore[call-overload, arg-type]
-        bool(wu.get("warmup_prefix", False)),
-    )
+    core = timm_poly(t_initial, power, lr_min, cycle_mul, cycle_decay, cycle_limit)
+    s = with_timm_warmup(core, wu)
     assert_curves(
         lrkit_curve(s, 300, BASE), ref, rtol=1e-9, atol=1e-15, what=f"PolyLRScheduler({kw})"
     )
