@@ -252,6 +252,8 @@ def test_a_bad_metric_names_the_parameter(bad) -> None:  # type: ignore[no-untyp
     with pytest.raises(ValueError, match=r"Stepper\.report: metric must be a real number"):
         stepper.report(bad)
     assert stepper.count == (1 if bad is None else 0)
+    with pytest.raises(ValueError, match="metric"):  # checked without a plateau to feed too
+        lk.Stepper(lk.cosine(10)).report(bad)
 
 
 def test_metrics_of_every_kind_are_accepted() -> None:

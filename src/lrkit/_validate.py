@@ -22,10 +22,13 @@ def fail(owner: str, name: str, value: Any, allowed: str) -> ValueError:
     return ValueError(f"{owner}: {name} must be {allowed}; got {_describe(value)}")
 
 
+METRIC_ALLOWED = "a real number or a one-element tensor or array"
+
+
 def metric(owner: str, value: Any) -> float:
     """A reported metric: a real number or a one-element tensor/array (NaN allowed: it counts as
     no improvement, torch's rule)."""
-    allowed = "a real number or a one-element tensor or array"
+    allowed = METRIC_ALLOWED
     if not isinstance(value, numbers.Real) and callable(getattr(value, "item", None)):
         try:
             value = value.item()

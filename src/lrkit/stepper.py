@@ -52,9 +52,9 @@ class Stepper:
 
     def report(self, metric: Any, eps: float = 0.0) -> None:
         """Feed ``metric`` to the plateaus active now (a reduction needs old - new > eps)."""
+        value = v.metric("Stepper.report", metric)  # checked even when no plateau listens
         if self._states:
             # NaN is never an improvement (torch's rule): it counts as a bad epoch.
-            value = v.metric("Stepper.report", metric)
             self.schedule._report(self.t, value, self._states, eps)
 
     def step(self, metric: Any = None, eps: float = 0.0) -> float:

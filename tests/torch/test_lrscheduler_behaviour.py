@@ -197,5 +197,6 @@ def test_all_reduce_metric_without_a_process_group_checks_its_input() -> None:
 
     assert all_reduce_metric(torch.tensor(2.5)) == 2.5
     assert all_reduce_metric(1) == 1.0
-    with pytest.raises(ValueError, match="all_reduce_metric: metric"):
-        all_reduce_metric("loss")
+    for bad in ("loss", torch.ones(3)):
+        with pytest.raises(ValueError, match="all_reduce_metric: metric"):
+            all_reduce_metric(bad)

@@ -39,7 +39,7 @@ def all_reduce_metric(
         return v.metric("all_reduce_metric", metric)
     if isinstance(metric, torch.Tensor):
         if metric.numel() != 1:
-            raise v.fail("all_reduce_metric", "metric", metric, "a number or a one-element tensor")
+            raise v.fail("all_reduce_metric", "metric", metric, v.METRIC_ALLOWED)
         buf = metric.detach().reshape(()).to(torch.float64).clone()
     else:
         buf = torch.tensor(v.metric("all_reduce_metric", metric), dtype=torch.float64)

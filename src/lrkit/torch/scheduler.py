@@ -343,11 +343,7 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         if len(groups) != self._n_groups:
             self._adopt_new_groups()
         lr_track = self._tracks[0]
-        if lr_track.per_group:
-            values = lr_track.values()
-        else:
-            shared = lr_track.steppers[0].value()
-            values = [b * shared for b in lr_track.bases]
+        values = lr_track.values()
         for group, value in zip(groups, values, strict=True):
             current = group["lr"]
             if isinstance(current, Tensor):
