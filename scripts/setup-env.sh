@@ -16,8 +16,11 @@ fi
 echo "setting up .venv (torch CPU, jax, keras, optax, transformers, timm...)" >&2
 .venv/bin/python -m pip install -q --upgrade "pip>=25.1"
 # torch is pinned to 2.13.0 through constraints.txt: an unpinned torch pulls the CUDA build.
-.venv/bin/python -m pip install -q -c constraints.txt -e ".[all]" --group test
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[all]" --group test --group docs
 # timm's package __init__ imports torchvision, which has no CPU build here: install timm without
 # its dependencies; tests load only its torch-only modules (see tests/oracles.py).
 .venv/bin/python -m pip install -q --no-deps -c constraints.txt timm
+# tf-keras requires the `tensorflow` distribution; tensorflow-cpu (from the test group) provides
+# the same package, so install tf-keras without its dependencies.
+.venv/bin/python -m pip install -q --no-deps -c constraints.txt tf-keras
 echo "$want" > "$stamp"
