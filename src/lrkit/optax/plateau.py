@@ -1,44 +1,19 @@
-"""optax integration: metric-driven decay as an optax ``GradientTransformation``.
-
-A stateless lrkit schedule needs no adapter: it is a jittable function of the update count, so
-``optax.adam(learning_rate=3e-4 * s)``, ``optax.scale_by_schedule(s)`` and
-``optax.inject_hyperparams(optax.adam)(learning_rate=s)`` work as they are.
-
-``plateau`` is different: its value depends on the metrics reported so far, so it needs state.
-``plateau_scale(lk.plateau(...))`` keeps that state inside the optax state and reads the metric
-from ``update(..., value=loss)``, like ``optax.contrib.reduce_on_plateau``, but with lrkit's
-(torch's ``ReduceLROnPlateau``) rules and parameters::
-
-    opt = optax.chain(
-        optax.adam(learning_rate=3e-4 * lk.warmup(lk.constant(), 500)),
-        lrkit.optax.plateau_scale(lk.plateau(factor=0.5, patience=5)),
-    )
-    updates, state = opt.update(grads, state, params, value=val_loss)
-
-Each ``update`` first reports ``value`` (exactly ``lrkit.Stepper.report(value, eps)``), then
-multiplies the updates by the plateau's value ``max(start * factor**n, min_value)``, n the
-reductions so far. Chained after an optimizer whose learning rate is the schedule ``s``, the
-effective rate is lrkit's ``s * plateau(...)``.
-
-Importing this module imports jax and optax; ``import lrkit`` alone does not.
-"""
+"""``plateau_scale``: metric-driven decay as an optax ``GradientTransformation`` (see the
+package docstring)."""
 
 from __future__ import annotations
 
 import math
 from typing import Any, NamedTuple
 
-from lrkit._extras import require
+import jax
+import jax.numpy as jnp
+import optax
 
-jax = require("jax", "jax")
-optax = require("optax", "jax")
-
-import jax.numpy as jnp  # noqa: E402
-
-from lrkit import _validate as v  # noqa: E402
-from lrkit.schedules._base import Schedule  # noqa: E402
-from lrkit.schedules.plateau import Plateau  # noqa: E402
-from lrkit.spec import parse  # noqa: E402
+from lrkit import _validate as v
+from lrkit.schedules._base import Schedule
+from lrkit.schedules.plateau import Plateau
+from lrkit.spec import parse
 
 MAX_REDUCTIONS = 100_000
 """Upper bound on the reductions counted when the plateau never reaches a floor."""
