@@ -50,12 +50,13 @@ _SCALES: dict[str, Callable[[Any], float]] = {
 
 
 def _exponential_scale(s: Any) -> float:
-    if s.gamma == 1.0:
-        return 10.0 * s.every
-    if s.end is not None and s.end > 0 and s.start > 0 and s.end != s.start:
-        reach = math.log(s.end / s.start) / math.log(s.gamma)  # where the floor/ceiling is hit
-        return 1.25 * s.every * reach if reach > 0 else 10.0 * s.every
-    return s.every * math.log(20.0) / abs(math.log(s.gamma))  # a factor 20 down (or up)
+    every, gamma, start, end = float(s.every), float(s.gamma), float(s.start), s.end
+    if gamma == 1.0:
+        return 10.0 * every
+    if end is not None and end > 0 and start > 0 and end != start:
+        reach = math.log(end / start) / math.log(gamma)  # where the floor/ceiling is hit
+        return 1.25 * every * reach if reach > 0 else 10.0 * every
+    return every * math.log(20.0) / abs(math.log(gamma))  # a factor 20 down (or up)
 
 
 def _scale(s: Schedule) -> float:
