@@ -1,6 +1,6 @@
 """Notebook display: a schedule as its spec string and its curve in a small inline SVG.
 
-``Schedule._repr_html_`` calls :func:`schedule_html`, so a schedule shows its curve in Jupyter,
+``Schedule._repr_html_`` calls ``schedule_html``, so a schedule shows its curve in Jupyter,
 JupyterLab and VS Code notebooks right after ``pip install lrkit``: pure Python, no dependency
 (the curve is ``s(t)`` on Python floats at a few hundred steps). Phase boundaries
 (``s.breakpoints()``) are dashed lines; both axes have ticks and labels. A schedule holding a
@@ -213,7 +213,7 @@ def _caption(s: Schedule, steps: float, stop: float | None) -> str:
 
 def schedule_html(s: Schedule, steps: float | None = None) -> str:
     """HTML for a notebook: the spec string and the curve over ``[0, steps]`` as inline SVG
-    (``steps`` defaults to :func:`horizon`). Well-formed XML, no script, no dependency."""
+    (``steps`` defaults to ``horizon(s)``). Well-formed XML, no script, no dependency."""
     if not isinstance(s, Schedule):
         raise ValueError(f"schedule_html: s must be an lrkit schedule; got {s!r:.80}")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int | float)
