@@ -72,12 +72,17 @@ def _cli_markdown() -> str:
 
 
 def constructors() -> list[tuple[str, str]]:
-    """``(public name, class path)`` of every registered schedule ``lrkit`` exports, sorted."""
+    """``(public name, path to document)`` of every registered schedule ``lrkit`` exports under
+    its spec name, sorted: the class when the name is the class (``cosine = Cosine``), else the
+    function of that name."""
     lrkit = _lrkit()
     out = []
     for name, cls in lrkit.registry().items():
-        if getattr(lrkit, name, None) is cls:
+        obj = getattr(lrkit, name, None)
+        if obj is cls:
             out.append((name, f"lrkit.{cls.__name__}"))
+        elif callable(obj):
+            out.append((name, f"lrkit.{name}"))
     return sorted(out)
 
 
