@@ -77,6 +77,10 @@ plot composition 1000 --title "composition: >>, join, * and +" \
     'join([constant(1.0), constant(0.3), cosine(steps=300, start=0.3)], [400, 700])' \
     '0.5 * cosine(steps=1000) + 0.5 * cyclic(0.0, 1.0, 125)'
 
+plot retime 1000 --title "shift, staircase and a floor with maximum" \
+    'join([linear(0.0, 1.0, 100), shift(cosine(steps=1000), steps=100)], [100])' \
+    'staircase(linear(1.0, 0.01, 1000), 100)' 'maximum(cosine(steps=1000), 0.2)'
+
 # plateau has no fixed curve: drive it with the validation losses of a real run.
 .venv/bin/python - "$OUT/plateau.png" <<'PY'
 import sys

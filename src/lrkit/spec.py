@@ -88,11 +88,13 @@ def _is_default(f: dataclasses.Field[Any], value: Any) -> bool:
 def _call_form(s: Schedule) -> str:
     parts: list[str] = []
     positional = True
+    bare = getattr(s, "bare_constants", False)  # maximum(s, 0.1) rather than constant(0.1)
     for f in _fields(type(s)):
         value = getattr(s, f.name)
         kind = f.metadata.get("kind")
         if positional and kind in ("schedule", "schedules"):
-            parts.append(_fmt_value(value))
+            parts.append(repr(value.value) if bare and isinstance(value, Constant)
+                         else _fmt_value(value))
             continue
         positional = False
         if _is_default(f, value):

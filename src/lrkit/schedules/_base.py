@@ -177,6 +177,12 @@ class Schedule:
             )
         return sequence(self, other)
 
+    def shift(self, steps: float) -> Schedule:
+        """``lrkit.shift(self, steps)``: this schedule started ``steps`` into its curve."""
+        from lrkit.schedules.retime import Shift
+
+        return Shift(self, steps)
+
     # --- text and data -----------------------------------------------------------------------
 
     def __str__(self) -> str:

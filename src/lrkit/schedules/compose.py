@@ -116,7 +116,7 @@ def sequence(a: Schedule, b: Schedule) -> Join:
     return Join((*segs, b), (*bounds, end))
 
 
-_WARMUP_SHAPES = ("linear", "exponential", "cosine")
+_WARMUP_SHAPES = ("linear", "exponential", "cosine", "log")
 
 
 @register("warmup")
@@ -125,7 +125,9 @@ class Warmup(Schedule):
     """Ramps from start to p = schedule(0) over steps, then s(t) = schedule(t - steps).
 
     linear: start + (p - start) * t / steps; exponential: start * (p / start) ** (t / steps)
-    (needs start > 0); cosine: start + (p - start) * (1 - cos(pi * t / steps)) / 2.
+    (needs start > 0); cosine: start + (p - start) * (1 - cos(pi * t / steps)) / 2;
+    log: start + (p - start) * ln(1 + t) / ln(1 + steps) (DeepSpeed's WarmupLR default, whose
+    warmup_num_steps W is steps = W - 1).
     """
 
     schedule: Schedule = field(metadata=SCHEDULE)
@@ -155,6 +157,8 @@ class Warmup(Schedule):
                     f"{self.schedule} starts at {peak!r}"
                 )
             object.__setattr__(self, "_ratio", peak / self.start)
+        if self.shape == "log":
+            object.__setattr__(self, "_log_span", math.log(1.0 + float(self.steps)))
 
     @property
     def duration(self) -> float | None:
@@ -171,6 +175,10 @@ class Warmup(Schedule):
             return self.start + (peak - self.start) * x
         if self.shape == "exponential":
             return self.start * xp.power(self.__dict__["_ratio"], x)
+        if self.shape == "log":
+            # ln(1 + t) / ln(1 + steps), never above 1 (XLA may divide by multiplying)
+            frac = xp.minimum(xp.log(1.0 + t) / self.__dict__["_log_span"], 1.0)
+            return self.start + (peak - self.start) * frac
         return self.start + (peak - self.start) * (0.5 - 0.5 * xp.cos(x * math.pi))
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:

@@ -110,51 +110,67 @@ class Exponential(Schedule):
 @register("polynomial")
 @dataclass(frozen=True, repr=False)
 class Polynomial(Schedule):
-    """s(t) = (start - end) * (1 - min(t, steps) / steps) ** power + end"""
+    """s(t) = (start - end) * (1 - x ** k_decay) ** power + end,   x = min(t, steps) / steps
+
+    ``k_decay`` is timm's ``--lr-k-decay`` (1: the usual polynomial decay).
+    """
 
     steps: float
     power: float = 1.0
     start: float = 1.0
     end: float = 0.0
+    k_decay: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", v.steps("polynomial", "steps", self.steps))
         object.__setattr__(self, "power", v.positive("polynomial", "power", self.power))
         object.__setattr__(self, "start", v.rate("polynomial", "start", self.start))
         object.__setattr__(self, "end", v.rate("polynomial", "end", self.end))
+        object.__setattr__(self, "k_decay", v.positive("polynomial", "k_decay", self.k_decay))
 
     @property
     def duration(self) -> float:
         return float(self.steps)
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        frac = 1.0 - progress(xp, t, self.steps)
-        return (self.start - self.end) * frac**self.power + self.end
+        x = progress(xp, t, self.steps)
+        if self.k_decay != 1.0:
+            x = x**self.k_decay
+        return (self.start - self.end) * (1.0 - x) ** self.power + self.end
 
 
 @register("cosine")
 @dataclass(frozen=True, repr=False)
 class Cosine(Schedule):
-    """s(t) = end + (start - end) * ((1 + cos(pi * min(t, steps) / steps)) / 2) ** exponent"""
+    """s(t) = end + (start - end) * ((1 + cos(pi * x ** k_decay)) / 2) ** exponent,
+    x = min(t, steps) / steps
+
+    ``exponent`` is optax's cosine_decay_schedule exponent; ``k_decay`` is timm's
+    ``--lr-k-decay`` (both 1: the usual cosine annealing).
+    """
 
     steps: float
     start: float = 1.0
     end: float = 0.0
     exponent: float = 1.0
+    k_decay: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", v.steps("cosine", "steps", self.steps))
         object.__setattr__(self, "start", v.rate("cosine", "start", self.start))
         object.__setattr__(self, "end", v.rate("cosine", "end", self.end))
         object.__setattr__(self, "exponent", v.positive("cosine", "exponent", self.exponent))
+        object.__setattr__(self, "k_decay", v.positive("cosine", "k_decay", self.k_decay))
 
     @property
     def duration(self) -> float:
         return float(self.steps)
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        x = progress(xp, t, self.steps) * math.pi
-        c = 0.5 + 0.5 * xp.cos(x)
+        x = progress(xp, t, self.steps)
+        if self.k_decay != 1.0:
+            x = x**self.k_decay
+        c = 0.5 + 0.5 * xp.cos(x * math.pi)
         if self.exponent != 1.0:
             c = xp.maximum(c, 0.0) ** self.exponent
         return self.end + (self.start - self.end) * c

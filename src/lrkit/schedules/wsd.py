@@ -12,6 +12,7 @@ from lrkit.schedules._base import Schedule, States
 from lrkit.schedules._registry import register
 
 _SHAPES = ("linear", "cosine", "1-sqrt")
+_DECAY_SHAPES = (*_SHAPES, "exp")
 
 
 def _rise(xp: Namespace, shape: str, p: Any) -> Any:
@@ -29,6 +30,8 @@ def _fall(xp: Namespace, shape: str, p: Any) -> Any:
         return 1.0 - p
     if shape == "cosine":
         return 0.5 + 0.5 * xp.cos(math.pi * p)
+    if shape == "exp":  # Megatron's exponential anneal, 2 * 0.5 ** p - 1
+        return (xp.power(0.5, p) - 0.5) / 0.5
     return 1.0 - xp.sqrt(p)
 
 
@@ -38,8 +41,9 @@ class Wsd(Schedule):
     """Warmup-stable-decay (peak 1): up over warmup, 1 for stable, down to end over decay.
 
     Ramps start + (1 - start) * f(p) and end + (1 - end) * g(p), p the phase's progress;
-    f = p, (1 - cos(pi p)) / 2 or 1 - sqrt(1 - p); g = 1 - p, (1 + cos(pi p)) / 2 or
-    1 - sqrt(p) (shapes linear, cosine, 1-sqrt, as Hugging Face's get_wsd_schedule).
+    f = p, (1 - cos(pi p)) / 2 or 1 - sqrt(1 - p); g = 1 - p, (1 + cos(pi p)) / 2,
+    1 - sqrt(p) (shapes linear, cosine, 1-sqrt, as Hugging Face's get_wsd_schedule) or
+    (0.5 ** p - 0.5) / 0.5 (decay_shape "exp", Megatron's exponential anneal).
     """
 
     warmup: float
@@ -64,7 +68,7 @@ class Wsd(Schedule):
         object.__setattr__(self, "end", v.rate(n, "end", self.end))
         ws = v.choice(n, "warmup_shape", self.warmup_shape, _SHAPES)
         object.__setattr__(self, "warmup_shape", ws)
-        ds = v.choice(n, "decay_shape", self.decay_shape, _SHAPES)
+        ds = v.choice(n, "decay_shape", self.decay_shape, _DECAY_SHAPES)
         object.__setattr__(self, "decay_shape", ds)
 
     @property
