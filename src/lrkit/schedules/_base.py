@@ -239,6 +239,12 @@ class Schedule:
     def __repr__(self) -> str:
         return str(self)
 
+    def _repr_html_(self) -> str:
+        """Notebook display: the spec and the curve as inline SVG (``lrkit.display``)."""
+        from lrkit.display import schedule_html
+
+        return schedule_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict; ``lrkit.from_dict`` inverts it."""
         from lrkit.spec import to_dict

@@ -16,10 +16,10 @@ from lrkit.schedules._scalar import Emitter
 @register("cosine_restarts")
 @dataclass(frozen=True, repr=False)
 class CosineRestarts(Schedule):
-    """SGDR: cosine with warm restarts; cycle i lasts period * period_mult**i.
+    """SGDR: cosine with warm restarts; cycle i lasts ``period * period_mult ** i``.
 
-    In cycle i (length L_i, local time u), peaking at start * decay**i:
-    s(t) = end + (start * decay**i - end) * (1 + cos(pi * u / L_i)) / 2.
+    In cycle i (length L_i, local time u), peaking at ``start * decay ** i``:
+    ``s(t) = end + (start * decay ** i - end) * (1 + cos(pi * u / L_i)) / 2``.
     """
 
     period: float
@@ -205,8 +205,8 @@ class Cyclic(Schedule):
 
     Up over ``half_period`` steps, down over ``down_period`` (default: half_period). With x the
     position in the cycle and r the rising fraction: s(t) = low + (high - low) * h(x) * scale,
-    h = x / r rising, (1 - x) / (1 - r) falling; scale = 1 (triangular), 0.5**cycle
-    (triangular2), gamma**t (exp_range).
+    h = x / r rising, (1 - x) / (1 - r) falling; scale = 1 (triangular), ``0.5 ** cycle``
+    (triangular2), ``gamma ** t`` (exp_range).
     """
 
     low: float
