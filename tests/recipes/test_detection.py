@@ -99,9 +99,9 @@ def _mmdet_1x(base: float, iters_per_epoch: int, epochs: int) -> np.ndarray:
     lin_global, lin_last = 0, 0
     lr = lr * start_f
     # MultiStepLR(begin=0, end=12, milestones=[8, 11], gamma=0.1): constructor step, no change.
-    ms_global, ms_last, milestones = 0, 0, {8: 1, 11: 1}
+    ms_last, milestones = 0, {8: 1, 11: 1}
     out = []
-    for _ in range(epochs):
+    for ms_global in range(1, epochs + 1):
         for _ in range(iters_per_epoch):
             out.append(lr)
             lin_global += 1
@@ -109,8 +109,7 @@ def _mmdet_1x(base: float, iters_per_epoch: int, epochs: int) -> np.ndarray:
                 lin_last += 1
                 lr = lr * (1.0 + (end_f - start_f) /
                            (total_iters * start_f + (lin_last - 1) * (end_f - start_f)))
-        ms_global += 1
-        if 0 <= ms_global < 12:
+        if 0 <= ms_global < 12:  # the epoch scheduler's _global_step after this epoch
             ms_last += 1
             if ms_last in milestones:
                 lr = lr * 0.1 ** milestones[ms_last]
@@ -118,7 +117,7 @@ def _mmdet_1x(base: float, iters_per_epoch: int, epochs: int) -> np.ndarray:
 
 
 def test_mmdet_1x() -> None:
-    lr, s = recipe("mmdet-1x")
+    lr, _s = recipe("mmdet-1x")
     n = 7330
     want = _mmdet_1x(lr, n, 14)
     ts = np.arange(want.size)

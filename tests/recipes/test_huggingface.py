@@ -59,7 +59,7 @@ def _torchtune_lambda(num_warmup_steps: int, num_training_steps: int,
 
 def test_torchtune_llama3_lora() -> None:
     lr, warmup, total = 3e-4, 100, 3235
-    assert 51_760 // 2 // 8 == total  # batches of 2, 8 accumulation steps, one epoch
+    assert total == 51_760 // 2 // 8  # batches of 2, 8 accumulation steps, one epoch
     lam = _torchtune_lambda(warmup, total)
     check("torchtune-llama3-lora", lambda k: lr * lam(k), total + 1)
     assert lam(total + 200) > 0  # torchtune's cosine rises again; lrkit holds 0
@@ -77,7 +77,7 @@ def test_diffusers_lora() -> None:
             return float(current_step) / float(max(1, num_warmup_steps))
         progress = float(current_step - num_warmup_steps) / float(
             max(1, num_training_steps - num_warmup_steps))
-        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * float(0.5) * 2.0 * progress)))
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * 0.5 * 2.0 * progress)))
 
     for num_processes in (1, 8):
         check("diffusers-lora",

@@ -39,7 +39,7 @@ def _timm_train_loop(opt: Any, sched: Any, epochs: int) -> np.ndarray:
 
 def _check_timm(rid: str, epochs: int, **kwargs: Any) -> np.ndarray:
     lr, _ = recipe(rid)
-    opt, sched, num_epochs = _timm(lr, **kwargs)
+    opt, sched, _num_epochs = _timm(lr, **kwargs)
     want = _timm_train_loop(opt, sched, epochs)
     ts = np.arange(epochs)
     compare(rates(rid, ts), want, ts, what=rid)
@@ -131,7 +131,8 @@ def test_torchvision_resnet50() -> None:
 
 @pytest.mark.parametrize(
     ("rid", "lr", "epochs", "warmup", "decay"),
-    [("torchvision-resnet50-v2", 0.5, 600, 5, 0.01), ("torchvision-vit-b-16", 0.003, 300, 30, 0.033)],
+    [("torchvision-resnet50-v2", 0.5, 600, 5, 0.01),
+     ("torchvision-vit-b-16", 0.003, 300, 30, 0.033)],
 )
 def test_torchvision_warmup_cosine(rid: str, lr: float, epochs: int, warmup: int,
                                    decay: float) -> None:
