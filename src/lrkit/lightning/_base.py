@@ -9,7 +9,6 @@ so it passes both packages' ``isinstance``/``issubclass`` checks (the Trainer's
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from typing import Any
 
 from lrkit._extras import require
@@ -23,11 +22,10 @@ PACKAGES = ("lightning.pytorch", "pytorch_lightning")
 def _installed() -> list[Any]:
     modules = []
     for name in PACKAGES:
-        if importlib.util.find_spec(name.split(".")[0]) is None:
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:
             continue
-        if name == "lightning.pytorch" and importlib.util.find_spec(name) is None:
-            continue  # the `lightning` distribution without its PyTorch part
-        modules.append(importlib.import_module(name))
     if not modules:
         require("lightning.pytorch", "lightning")  # raises, with the install command
     return modules
