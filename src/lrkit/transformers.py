@@ -79,6 +79,15 @@ class ReportMetric(_TrainerCallback):  # type: ignore[misc]
         self._heard, self._missing = False, None
         if listens(scheduler):
             self._scheduler = scheduler
+            strategy = getattr(args, "eval_strategy", None)
+            if getattr(strategy, "value", strategy) == "no":
+                warnings.warn(
+                    f"ReportMetric: TrainingArguments.eval_strategy is 'no', so the Trainer never "
+                    f"evaluates and no {self.monitor!r} reaches the plateau; set "
+                    "eval_strategy='steps' (with eval_steps) or 'epoch' and an eval_dataset",
+                    UserWarning,
+                    stacklevel=2,
+                )
             return
         self._scheduler = None
         if not self._warned_unused:

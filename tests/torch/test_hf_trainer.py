@@ -284,6 +284,13 @@ def test_a_schedule_without_plateau_warns_once(tmp_path: Path) -> None:
     assert [r[0] for r in record.rates] == pytest.approx(expected, rel=1e-12, abs=1e-15)
 
 
+def test_no_evaluation_strategy_warns_at_the_start(tmp_path: Path) -> None:
+    trainer, _, _ = _trainer(tmp_path, lambda o: LRScheduler(o, lk.plateau()), [ReportMetric()],
+                             eval_strategy="no", max_steps=2)
+    with pytest.warns(UserWarning, match="eval_strategy is 'no'"):
+        trainer.train()
+
+
 @pytest.mark.parametrize("monitor", ["", None, 3])
 def test_monitor_must_be_a_name(monitor: Any) -> None:
     with pytest.raises(ValueError, match="monitor must be the name of a logged metric"):
