@@ -28,7 +28,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning:lightning_fabric.*"),
     pytest.mark.filterwarnings("ignore:.*LeafSpec.*:DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning"),
-    pytest.mark.filterwarnings("ignore:.*was deprecated in v4"),  # LightningCLI on jsonargparse
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:lightning.pytorch.cli"),  # jsonargparse
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
