@@ -1,8 +1,10 @@
-"""LRScheduler under accelerate's ``prepare`` (its ``AcceleratedScheduler``), in 1 and 2 real
-processes (gloo, CPU), and in torch.distributed.checkpoint (DCP). The rule read from
-accelerate's source (``accelerate/scheduler.py``): one ``step()`` of the prepared scheduler is
-no step while gradients accumulate or when an optimizer step was skipped; otherwise
-``num_processes`` steps, or one with ``split_batches=True``."""
+"""LRScheduler under accelerate's ``prepare`` (its ``AcceleratedScheduler``) in 1 and 2 real
+processes (gloo, CPU), with an FSDP2 model (``fully_shard``) on 2 ranks, and in
+torch.distributed.checkpoint (DCP). The rule read from accelerate's source
+(``accelerate/scheduler.py``): one ``step()`` of the prepared scheduler is no step while
+gradients accumulate or when an optimizer step was skipped; otherwise ``num_processes`` steps,
+or one with ``split_batches=True``. FSDP2: every rank the same rate; a DCP checkpoint of
+model, optimizer and scheduler resumes exactly."""
 
 from __future__ import annotations
 
@@ -135,7 +137,57 @@ def _run(rank: int, out: str) -> None:
     dcp.load({"sched": fresh}, checkpoint_id=os.path.join(out, "dcp"))
     result["dcp_equal"] = fresh.state_dict() == sched.state_dict()
     result["dcp_lr"] = fresh.optimizer.param_groups[0]["lr"]
+    result["fsdp2"] = _fsdp2(rank, out)
     Path(out, f"rank{rank}.json").write_text(json.dumps(result))
+
+
+def _fsdp2(rank: int, out: str) -> dict[str, list[float]]:
+    """An FSDP2 model trained 12 steps, and the same run stopped at 6 and resumed from a DCP
+    checkpoint of model, optimizer and scheduler; the rate of every step of both."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+    from torch.distributed.fsdp import fully_shard
+
+    from lrkit.torch import LRScheduler
+    from lrkit.torch.distributed import all_reduce_metric
+
+    def build() -> Any:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(),
+                                    torch.nn.Linear(8, 1))
+        for layer in (model[0], model[2], model):
+            fully_shard(layer)
+        opt = torch.optim.AdamW(model.parameters(), lr=0.01)
+        return model, opt, LRScheduler(opt, lk.warmup(lk.plateau(patience=0, factor=0.5), 3))
+
+    def train(model: Any, opt: Any, sched: Any, start: int, stop: int, log: list[float]) -> None:
+        for step in range(start, stop):
+            gen = torch.Generator().manual_seed(100 * rank + step)  # each rank its own shard
+            x, y = torch.randn(8, 4, generator=gen), torch.randn(8, 1, generator=gen)
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            log.append(float(opt.param_groups[0]["lr"]))
+            opt.step()
+            opt.zero_grad()
+            sched.step()
+            if step % 2:  # a rank-dependent metric, all-reduced: one decision everywhere
+                sched.report(all_reduce_metric(loss.item() + rank))
+
+    full: list[float] = []
+    train(*build(), 0, 12, full)
+    part: list[float] = []
+    model, opt, sched = build()
+    train(model, opt, sched, 0, 6, part)
+    path = os.path.join(out, "fsdp2-dcp")
+    model_state, optim_state = get_state_dict(model, opt)
+    dcp.save({"model": model_state, "optim": optim_state, "sched": sched}, checkpoint_id=path)
+    model, opt, sched = build()
+    model_state, optim_state = get_state_dict(model, opt)
+    state = {"model": model_state, "optim": optim_state, "sched": sched}
+    dcp.load(state, checkpoint_id=path)
+    set_state_dict(model, opt, model_state_dict=state["model"], optim_state_dict=state["optim"])
+    train(model, opt, sched, 6, 12, part)
+    return {"full": full, "resumed": part}
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
@@ -157,7 +209,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_two_processes(tmp_path: Path) -> None:
+def test_two_processes_accelerate_fsdp2_dcp(tmp_path: Path) -> None:
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     assert r0 == r1  # every rank: the same rates, counts, plateau state
@@ -177,3 +229,7 @@ def test_two_processes(tmp_path: Path) -> None:
     # 0.7 (halve again), 0.8
     assert r0["reductions"] == 2
     assert r0["dcp_equal"] is True and r0["dcp_lr"] == BASE * 0.25
+    fsdp2 = r0["fsdp2"]
+    assert fsdp2["resumed"] == fsdp2["full"]
+    assert fsdp2["full"][:3] == pytest.approx([0.0, 0.01 / 3, 0.02 / 3], rel=1e-12)
+    assert min(fsdp2["full"][6:]) < 0.01  # reductions after the checkpoint
