@@ -25,6 +25,8 @@ from lrkit.schedules import (
     InverseTime,
     Join,
     Linear,
+    Maximum,
+    Minimum,
     Mul,
     Multistep,
     OneCycle,
@@ -32,6 +34,8 @@ from lrkit.schedules import (
     PlateauState,
     Polynomial,
     Schedule,
+    Shift,
+    Staircase,
     StatefulScheduleError,
     StepDecay,
     UntunedWarmup,
@@ -61,6 +65,10 @@ inverse_time = InverseTime
 wsd = Wsd
 warmup = Warmup
 join = Join
+shift = Shift
+staircase = Staircase
+maximum = Maximum
+minimum = Minimum
 plateau = Plateau
 untuned_warmup = UntunedWarmup
 warmup_factor = WarmupFactor
@@ -76,6 +84,8 @@ __all__ = [
     "InverseTime",
     "Join",
     "Linear",
+    "Maximum",
+    "Minimum",
     "Mul",
     "Multistep",
     "OneCycle",
@@ -83,8 +93,10 @@ __all__ = [
     "PlateauState",
     "Polynomial",
     "Schedule",
+    "Shift",
     "SpecError",
     "SpecMismatchWarning",
+    "Staircase",
     "StatefulScheduleError",
     "StepDecay",
     "Stepper",
@@ -104,12 +116,16 @@ __all__ = [
     "inverse_time",
     "join",
     "linear",
+    "maximum",
+    "minimum",
     "multistep",
     "one_cycle",
     "parse",
     "plateau",
     "polynomial",
     "registry",
+    "shift",
+    "staircase",
     "step_decay",
     "untuned_warmup",
     "warmup",
