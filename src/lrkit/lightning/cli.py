@@ -1,5 +1,5 @@
 """``LightningCLI``: ``lightning.pytorch.cli.LightningCLI`` with lrkit schedulers stepped every
-batch (see :func:`lrkit.lightning.configure_optimizers`). Importing this module imports
+batch (see ``lrkit.lightning.configure_optimizers``). Importing this module imports
 ``lightning.pytorch.cli``; running the CLI needs jsonargparse (``lightning[pytorch-extra]``).
 
 For ``pytorch_lightning`` the same class is two lines::
@@ -36,6 +36,6 @@ def _lightning_cli() -> Any:
 
 class LightningCLI(_lightning_cli()):  # type: ignore[misc]
     """``lightning.pytorch.cli.LightningCLI`` whose ``configure_optimizers`` steps lrkit
-    schedulers every batch (:func:`configure_optimizers`)."""
+    schedulers every batch (``lrkit.lightning.configure_optimizers``)."""
 
     configure_optimizers = staticmethod(configure_optimizers)
