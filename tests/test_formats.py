@@ -322,6 +322,9 @@ def test_a_newer_format_is_a_clear_error(owner: str, state: dict[str, Any], load
     message = str(info.value)
     assert owner.split(".")[0] in message
     assert f"up to {FORMAT_VERSION}" in message and "upgrade lrkit" in message
+    # a newer format may have other keys altogether: the version is what the error is about
+    with pytest.raises(ValueError, match=rf"format_version {FORMAT_VERSION + 1}\b"):
+        load({"format_version": FORMAT_VERSION + 1, "something": "else"})
 
 
 @pytest.mark.parametrize(("owner", "state", "load"), _params())

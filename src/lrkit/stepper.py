@@ -78,11 +78,12 @@ class Stepper:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a ``state_dict()`` (of any lrkit up to this one; a newer format is a
         ``ValueError``); warns if it was saved for another schedule."""
+        if isinstance(state, dict):  # a newer format may hold other keys: its version first
+            check_format("Stepper.load_state_dict", state)
         if not isinstance(state, dict) or "count" not in state:
             raise ValueError(
                 f"Stepper.load_state_dict: expected a dict with 'count'; got {state!r}"
             )
-        check_format("Stepper.load_state_dict", state)
         count = v.integer("Stepper.load_state_dict", "count", state["count"])
         saved_spec = state.get("spec")
         if saved_spec is not None and saved_spec != self.spec:
