@@ -300,17 +300,10 @@ def _loaders() -> list[tuple[str, Any, Any]]:
 
 
 LOADERS = _loaders()
-_LEAD = pytest.mark.xfail(
-    strict=True,
-    reason="LRScheduler's format version is the lead's part of issue 14 (scheduler.py); "
-           "remove this mark when it lands",
-)
 
 
 def _params() -> list[Any]:
-    return [pytest.param(owner, state, load, id=owner,
-                         marks=[_LEAD] if owner.startswith("LRScheduler") else [])
-            for owner, state, load in LOADERS]
+    return [pytest.param(owner, state, load, id=owner) for owner, state, load in LOADERS]
 
 
 @pytest.mark.parametrize(("owner", "state", "load"), _params())
