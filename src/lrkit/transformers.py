@@ -26,7 +26,7 @@ from lrkit._extras import require
 require("torch", "torch")
 _TrainerCallback: Any = require("transformers", "transformers").TrainerCallback
 
-from lrkit.torch._trainers import check_monitor, describe, listens, unwrap  # noqa: E402
+from lrkit.torch._trainers import check_monitor, describe, listens, specs, unwrap  # noqa: E402
 from lrkit.torch.scheduler import LRScheduler  # noqa: E402
 
 __all__ = ["ReportMetric"]
@@ -94,7 +94,7 @@ class ReportMetric(_TrainerCallback):  # type: ignore[misc]
             self._warned_unused = True
             warnings.warn(
                 f"ReportMetric: the Trainer's LRScheduler has no plateau() "
-                f"({_specs(scheduler)}), so {self.monitor!r} is not used and nothing is reported "
+                f"({specs(scheduler)}), so {self.monitor!r} is not used and nothing is reported "
                 "(this is said once)",
                 UserWarning,
                 stacklevel=2,
@@ -130,10 +130,6 @@ class ReportMetric(_TrainerCallback):  # type: ignore[misc]
                 f"{sorted(missing)}; allowed: one of those (a name without the 'eval_' prefix "
                 "gets it, as for metric_for_best_model)"
             )
-
-
-def _specs(scheduler: LRScheduler) -> str:
-    return ", ".join(f"{t.name}: {t.spec}" for t in scheduler._tracks)
 
 
 def _not_lrkit(given: Any) -> str:

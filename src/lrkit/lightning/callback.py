@@ -20,7 +20,7 @@ import warnings
 from typing import Any
 
 from lrkit.lightning._base import Callback
-from lrkit.torch._trainers import check_monitor, describe, listens, unwrap
+from lrkit.torch._trainers import check_monitor, describe, listens, specs, unwrap
 from lrkit.torch.scheduler import LRScheduler
 
 __all__ = ["ReportMetric"]
@@ -87,10 +87,11 @@ class ReportMetric(Callback):  # type: ignore[misc]
         self._schedulers = [s for s in found if listens(s)]
         if not self._schedulers and not self._warned_unused:
             self._warned_unused = True
-            specs = [s._tracks[0].spec for s in found]
+            found_specs = ", ".join(specs(s) for s in found)
             warnings.warn(
-                f"ReportMetric: no lrkit scheduler of the trainer contains plateau() ({specs}), "
-                f"so {self.monitor!r} is not used and nothing is reported (this is said once)",
+                f"ReportMetric: no lrkit scheduler of the trainer contains plateau() "
+                f"({found_specs}), so {self.monitor!r} is not used and nothing is reported "
+                "(this is said once)",
                 UserWarning,
                 stacklevel=2,
             )

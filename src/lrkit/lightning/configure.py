@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from lrkit.torch._trainers import listens, unwrap
+from lrkit.torch._trainers import listens, specs, unwrap
 
 __all__ = ["configure_optimizers"]
 
@@ -67,7 +67,7 @@ def _warn_without_reporter(lightning_module: Any, scheduler: Any) -> None:
     if any(isinstance(cb, ReportMetric) for cb in trainer.callbacks):
         return
     warnings.warn(
-        f"the lr_scheduler's schedule {scheduler._tracks[0].spec!r} contains plateau() but the "
+        f"the lr_scheduler's schedule {specs(scheduler)} contains plateau() but the "
         "trainer has no lrkit.lightning.ReportMetric callback, so no metric will reach it; add "
         f"one, in the YAML config:\n{_CALLBACK_YAML}",
         UserWarning,

@@ -8,7 +8,7 @@ from typing import Any
 
 from lrkit.torch.scheduler import LRScheduler
 
-__all__ = ["check_monitor", "listens", "unwrap"]
+__all__ = ["check_monitor", "describe", "listens", "specs", "unwrap"]
 
 
 def check_monitor(owner: str, monitor: Any) -> str:
@@ -36,7 +36,12 @@ def unwrap(scheduler: Any) -> LRScheduler | None:
 def listens(scheduler: LRScheduler) -> bool:
     """Whether a reported metric reaches a ``plateau`` anywhere in the scheduler: the rate's
     schedule (of any param group) or a scheduled hyperparameter's."""
-    return any(track.schedule.has_state for track in scheduler._tracks)
+    return bool(scheduler._stateful)
+
+
+def specs(scheduler: LRScheduler) -> str:
+    """The scheduler's lr schedules as text: one spec, or a list with one per param group."""
+    return scheduler._specs_text()
 
 
 def describe(scheduler: Any) -> str:
