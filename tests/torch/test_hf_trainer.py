@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import torch
-from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
 
 import lrkit as lk
 from lrkit.torch.scheduler import LRScheduler
@@ -302,3 +302,70 @@ def test_monitor_gets_the_eval_prefix_as_metric_for_best_model_does() -> None:
     assert ReportMetric("loss").monitor == "eval_loss"
     assert ReportMetric("eval_bleu").monitor == "eval_bleu"
     assert ReportMetric("accuracy").monitor == "eval_accuracy"
+
+
+# -- per-group schedules ---------------------------------------------------------------------
+
+def _fine_tuning() -> list[lk.Schedule]:
+    """A frozen-then-warmed backbone, a constant head."""
+    return [lk.join([lk.constant(0.0), lk.warmup(lk.cosine(25, end=0.1), 5)], [10]),
+            lk.constant()]
+
+
+def test_per_group_schedules_equal_lambda_lr_with_a_list(tmp_path: Path) -> None:
+    schedules = _fine_tuning()
+    functions = [lambda t, s=s: float(s(t)) for s in schedules]
+    theirs, rec_t, _ = _trainer(tmp_path / "lambda", lambda o: LambdaLR(o, functions))
+    theirs.train()
+    ours, rec_l, _ = _trainer(tmp_path / "lrkit", lambda o: LRScheduler(o, schedules))
+    ours.train()
+    _assert_same(rec_l.rates, rec_t.rates)
+    assert rec_l.evals == pytest.approx(rec_t.evals, rel=1e-9)
+    assert rec_t.rates[0] == [0.0, HEAD * LR] and rec_t.rates[12][0] > 0.0
+
+
+def test_per_group_plateaus_and_resume(tmp_path: Path) -> None:
+    """Group 0: a plateau hearing every evaluation; group 1: a warmup, then a plateau hearing
+    those from step 7 on. Each as ReduceLROnPlateau would give; resumed = uninterrupted."""
+    def make(o: torch.optim.Optimizer) -> LRScheduler:
+        return LRScheduler(o, [lk.plateau(**PLATEAU), lk.warmup(lk.plateau(**PLATEAU), 7)])
+
+    full, rec_full, _ = _trainer(tmp_path, make, [ReportMetric()],
+                                 save_strategy="steps", save_steps=14)
+    full.train()
+    group1 = [r[1] for r in _warmup_then_rop(rec_full, 7, 40)]
+    dummy = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=LR)
+    rop = ReduceLROnPlateau(dummy, **PLATEAU)
+    group0 = []
+    for k in range(40):
+        if k in rec_full.evals:
+            rop.step(rec_full.evals[k])
+        group0.append(dummy.param_groups[0]["lr"])
+    _assert_same(rec_full.rates, [list(p) for p in zip(group0, group1, strict=True)])
+    assert _reductions(rec_full.rates) >= 3
+    assert any(r[0] / LR != r[1] / (HEAD * LR) for r in rec_full.rates)  # the groups differ
+    resumed, rec_res, _ = _trainer(tmp_path, make, [ReportMetric()])
+    resumed.train(resume_from_checkpoint=str(tmp_path / "checkpoint-14"))
+    assert rec_res.rates == rec_full.rates[14:]
+
+
+# -- the "no metric" warning under the Trainer --------------------------------------------
+
+@pytest.mark.parametrize("report", [True, False], ids=["with-ReportMetric", "without"])
+def test_no_metric_warning_only_when_no_metric_arrives(tmp_path: Path, report: bool,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quiet stretch shortened from 2000 steps to 30 (lrkit._silence.QUIET_STEPS) to keep
+    the run short: 100 steps, an evaluation every 10."""
+    import lrkit._silence
+
+    monkeypatch.setattr(lrkit._silence, "QUIET_STEPS", 30)
+    trainer, _, _ = _trainer(tmp_path, lambda o: LRScheduler(o, lk.plateau(patience=100)),
+                             [ReportMetric()] if report else [], max_steps=100, eval_steps=10)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.train()
+    said = [str(w.message) for w in caught if issubclass(w.category, lk.NoMetricWarning)]
+    if report:
+        assert said == []
+    else:
+        assert len(said) == 1 and "lrkit.transformers.ReportMetric" in said[0]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import torch
-from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
 
 import lrkit as lk
 from lrkit.torch.scheduler import LRScheduler
@@ -367,3 +367,37 @@ def test_a_schedule_without_plateau_warns_once(pl: Any, tmp_path: Path) -> None:
 def test_bad_arguments(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         ReportMetric(**kwargs)
+
+
+# -- per-group schedules ---------------------------------------------------------------------
+
+def test_per_group_schedules_equal_lambda_lr_with_a_list(pl: Any, tmp_path: Path) -> None:
+    schedules = [lk.join([lk.constant(0.0), lk.warmup(lk.cosine(40, end=0.1), 8)], [BATCHES]),
+                 lk.constant()]
+    functions = [lambda t, s=s: float(s(t)) for s in schedules]
+    _, theirs, _ = _fit(pl, tmp_path, lambda o: LambdaLR(o, functions), STEP, max_epochs=4)
+    _, ours, _ = _fit(pl, tmp_path, lambda o: LRScheduler(o, schedules), STEP, max_epochs=4)
+    _assert_same(ours.rates, theirs.rates)
+    assert ours.evals == pytest.approx(theirs.evals, rel=1e-9)
+    assert theirs.rates[0] == [0.0, HEAD * LR] and theirs.rates[BATCHES + 4][0] > 0.0
+
+
+# -- the "no metric" warning under the Trainer --------------------------------------------
+
+@pytest.mark.parametrize("report", [True, False], ids=["with-ReportMetric", "without"])
+def test_no_metric_warning_only_when_no_metric_arrives(pl: Any, tmp_path: Path, report: bool,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quiet stretch shortened from 2000 steps to 30 (lrkit._silence.QUIET_STEPS) to keep
+    the run short: 6 epochs of 16 batches, a validation after each."""
+    import lrkit._silence
+
+    monkeypatch.setattr(lrkit._silence, "QUIET_STEPS", 30)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _fit(pl, tmp_path, lambda o: LRScheduler(o, lk.plateau(patience=100)), STEP,
+             [ReportMetric()] if report else [])
+    said = [str(w.message) for w in caught if issubclass(w.category, lk.NoMetricWarning)]
+    if report:
+        assert said == []
+    else:
+        assert len(said) == 1 and "lrkit.lightning.ReportMetric" in said[0]
