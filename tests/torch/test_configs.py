@@ -38,9 +38,10 @@ def test_hydra_config_instantiates_optimizer_and_scheduler() -> None:
     opt = instantiate(cfg.optimizer)(model.parameters())
     sched = instantiate(cfg.scheduler)(opt)
     assert isinstance(opt, torch.optim.AdamW) and isinstance(sched, LRScheduler)
-    rates = []
+    rates, decays = [], []
     for _ in range(1100):
         rates.append(opt.param_groups[0]["lr"])
+        decays.append(opt.param_groups[0]["weight_decay"])
         opt.step()
         sched.step()
 
@@ -51,7 +52,36 @@ def test_hydra_config_instantiates_optimizer_and_scheduler() -> None:
         return 3e-4 * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * u / 900)))
 
     assert rates == pytest.approx([rate(t) for t in range(1100)], rel=1e-12, abs=1e-18)
-    assert opt.param_groups[0]["weight_decay"] == 0.05
+    # hyperparams: weight_decay: [cosine(steps=1000), relative], a list as YAML writes the pair
+    expected = [0.05 * 0.5 * (1 + math.cos(math.pi * min(t, 1000) / 1000)) for t in range(1100)]
+    assert decays == pytest.approx(expected, rel=1e-12, abs=1e-18)
+
+
+def test_hydra_config_with_one_schedule_per_param_group() -> None:
+    instantiate = pytest.importorskip("hydra.utils").instantiate
+    omegaconf = pytest.importorskip("omegaconf")
+    cfg = omegaconf.OmegaConf.load(CONFIGS / "hydra_fine_tuning.yaml")
+    backbone, head = torch.nn.Linear(3, 3), torch.nn.Linear(3, 1)
+    opt = instantiate(cfg.optimizer)([{"params": backbone.parameters()},
+                                      {"params": head.parameters(), "lr": 1.0e-3}])
+    sched = instantiate(cfg.scheduler)(opt)
+    rates = []
+    for _ in range(1100):
+        rates.append([g["lr"] for g in opt.param_groups])
+        opt.step()
+        sched.step()
+
+    def backbone_rate(t: int) -> float:  # frozen 100 steps, warmup 100, cosine 800 to 0.01
+        if t < 100:
+            return 0.0
+        if t < 200:
+            return 1e-4 * (t - 100) / 100
+        u = min(t - 200, 800)
+        return 1e-4 * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * u / 800)))
+
+    assert [r[0] for r in rates] == pytest.approx([backbone_rate(t) for t in range(1100)],
+                                                  rel=1e-12, abs=1e-18)
+    assert [r[1] for r in rates] == [1e-3] * 1100
 
 
 def test_hf_trainer_yaml_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,3 +116,6 @@ def test_hf_trainer_yaml_runs_as_written(tmp_path: Path, monkeypatch: pytest.Mon
         expected[k] = base * (t / warm if t < warm else dummy.param_groups[0]["lr"])
     assert logged == pytest.approx({k: expected[k] for k in logged}, rel=1e-12, abs=1e-15)
     assert min(logged.values()) < base  # the plateau reduced
+    # lr_hyperparams: weight_decay: [cosine(steps=120), relative], after 60 steps
+    decay = trainer.optimizer.param_groups[0]["weight_decay"]
+    assert decay == pytest.approx(0.01 * 0.5 * (1 + math.cos(math.pi * 60 / 120)), rel=1e-12)

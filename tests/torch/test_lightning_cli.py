@@ -6,6 +6,7 @@ ReduceLROnPlateau fed the validations the plateau's segment saw."""
 from __future__ import annotations
 
 import csv
+import math
 import os
 import subprocess
 import sys
@@ -51,14 +52,13 @@ def _expected(lrs: dict[int, float], vals: dict[int, float], base: float, warm: 
     return out
 
 
-def _read_csv(root: Path) -> tuple[dict[int, float], dict[int, float]]:
+def _read_csv(root: Path, column: str) -> dict[int, float]:
+    """``column`` of metrics.csv by step; val_loss by the optimizer steps taken before it (a
+    validation after n optimizer steps is logged at step n - 1)."""
     with open(next(root.rglob("metrics.csv"))) as f:
         rows = list(csv.DictReader(f))
-    column = next(k for k in rows[0] if k.startswith("lr-"))
-    lrs = {int(r["step"]): float(r[column]) for r in rows if r.get(column)}
-    # a validation after n optimizer steps is logged at step n - 1
-    vals = {int(r["step"]) + 1: float(r["val_loss"]) for r in rows if r.get("val_loss")}
-    return lrs, vals
+    shift = 1 if column == "val_loss" else 0
+    return {int(r["step"]) + shift: float(r[column]) for r in rows if r.get(column)}
 
 
 def test_the_documented_command_and_yaml_run_as_written(tmp_path: Path) -> None:
@@ -74,12 +74,17 @@ def test_the_documented_command_and_yaml_run_as_written(tmp_path: Path) -> None:
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    lrs, vals = _read_csv(tmp_path)
+    lrs, vals = _read_csv(tmp_path, "lr-SGD"), _read_csv(tmp_path, "val_loss")
     assert len(lrs) == 8 * BATCHES and len(vals) == 8
     # the YAML's schedule: warmup(plateau(factor=0.5, patience=0, threshold=0.1), steps=20)
     expected = _expected(lrs, vals, 0.05, 20, {"factor": 0.5, "patience": 0, "threshold": 0.1})
     assert lrs == pytest.approx(expected, rel=1e-12, abs=1e-15)
     assert len(set(lrs.values())) > 20 + 2  # a ramp per batch, then reductions
+    # hyperparams: weight_decay: [cosine(steps=128), relative] on SGD's weight_decay 1.0e-4
+    decays = _read_csv(tmp_path, "lr-SGD-weight_decay")
+    assert decays == pytest.approx(
+        {k: 1e-4 * 0.5 * (1 + math.cos(math.pi * min(k, 128) / 128)) for k in lrs},
+        rel=1e-12, abs=1e-18)
 
 
 class _Record:
