@@ -36,12 +36,12 @@ def unwrap(scheduler: Any) -> LRScheduler | None:
 def listens(scheduler: LRScheduler) -> bool:
     """Whether a reported metric reaches a ``plateau`` anywhere in the scheduler: the rate's
     schedule (of any param group) or a scheduled hyperparameter's."""
-    return bool(scheduler._stateful)
+    return scheduler.has_plateau
 
 
 def specs(scheduler: LRScheduler) -> str:
     """The scheduler's lr schedules as text: one spec, or a list with one per param group."""
-    return scheduler._specs_text()
+    return scheduler.spec
 
 
 def describe(scheduler: Any) -> str:
