@@ -19,6 +19,8 @@ States = Sequence[Any]
 class StatefulScheduleError(ValueError):
     """A schedule containing ``plateau`` was evaluated without a driver holding its state."""
 
+    __init__ = Exception.__init__  # kept as this type by tf.function's autograph (see _validate)
+
 
 SCHEDULE: dict[str, str] = {"kind": "schedule"}
 """Field metadata: the field holds one schedule (printed positionally in spec strings)."""
