@@ -2,7 +2,8 @@
 
 Keras calls the schedule with ``optimizer.iterations``, the number of updates already applied,
 which is lrkit's ``t``: the first update uses ``s(0)``. The formula runs on the backend's own
-arrays, traced into the compiled train step. ``get_config`` stores the canonical spec string, so
+tensors (tensorflow, jax, torch or numpy), traced into the compiled train step (``tf.function``,
+XLA or ``jax.jit``). ``get_config`` stores the canonical spec string, so
 ``model.save(...)``/``keras.models.load_model`` and ``keras.saving.serialize_keras_object``/
 ``deserialize_keras_object`` round-trip.
 """
@@ -17,8 +18,8 @@ import keras
 from lrkit.schedules._base import Schedule
 from lrkit.spec import from_dict, parse
 
-SUPPORTED_BACKENDS = ("jax", "torch", "numpy")
-"""Backends whose native arrays lrkit evaluates (tensorflow tensors are not an lrkit family)."""
+SUPPORTED_BACKENDS = ("tensorflow", "jax", "torch", "numpy")
+"""Keras backends whose native tensors are lrkit array families."""
 
 
 def as_schedule(schedule: Any, owner: str = "KerasSchedule") -> Schedule:
