@@ -288,6 +288,19 @@ def test_shapes_and_devices_are_kept() -> None:
     assert S(tf.zeros((0,))).shape == (0,)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_steps_keep_their_dtype(dtype: str) -> None:
+    t = np.arange(0, 60, dtype=np.float64)
+    for s in [*FLOAT64_CASES, S]:
+        for f in (s, tf_function(s, True)):
+            out = f(tf.constant(t, getattr(tf, dtype)))
+            assert out.dtype == getattr(tf, dtype), f"{s}: {out.dtype.name}"
+            got = tf.cast(out, tf.float64).numpy()
+            ref = s(t)
+            _sane(got, f"{s}: {dtype}")
+            _assert_close(got, ref, 2e-2, 2e-2 * _scale(ref), f"{s}: {dtype}")
+
+
 # --- bad input ----------------------------------------------------------------------------------
 
 
