@@ -5,6 +5,7 @@ weights as the same ``fit`` with Keras' own equivalent schedule."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -128,7 +129,11 @@ def test_fit_ends_with_the_weights_of_keras_own_schedule(jit: bool) -> None:
     assert max(float(np.max(np.abs(wa - wc))) for wa, wc in zip(a, c, strict=True)) > 1e-3
 
 
+@functools.cache
 def _strategy() -> Any:
+    """One two-replica strategy for the whole process: two MirroredStrategy objects in one
+    process reuse collective instance keys, and all-reduces of different shapes then abort
+    (TensorFlow's behaviour, without lrkit too)."""
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(devices) >= 2, "tests/tf/conftest.py configures two logical CPU devices"
     return tf.distribute.MirroredStrategy(devices[:2])
