@@ -33,7 +33,7 @@ if "keras" not in sys.modules:
     os.environ["KERAS_BACKEND"] = "tensorflow"  # the benchmark is about this backend
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.machine import header, write_report  # noqa: E402
+from bench.machine import header, write_report
 
 CLOCKS = {"cpu": time.process_time_ns, "wall": time.perf_counter_ns}
 TOTAL, WARM = 10_000, 500
@@ -132,11 +132,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             t = statistics.median(times[name])
             rows.append((("XLA" if jit else "tf.function"), name, ops - base_ops, t, t / base_t))
     eager = {name: eager_call_ns(lr, clock) for name, lr in schedules().items()}
+    intra = tf.config.threading.get_intra_op_parallelism_threads()
 
     lines = [
         header("TensorFlow: an lrkit schedule inside a train step", ("keras", "numpy")),
-        f"- TensorFlow {tf.__version__}, intra-op threads: {tf.config.threading.get_intra_op_parallelism_threads()}"
-        f" (0 = all cores); clock: {args.clock}",
+        f"- TensorFlow {tf.__version__}, intra-op threads: {intra} (0 = all cores); clock: "
+        f"{args.clock}",
         "",
         f"Adam on a 32 -> 64 -> 1 MLP, batch 64, one `tf.GradientTape` step per call; median of "
         f"{args.repeats} interleaved repetitions of {args.steps} steps. Schedule: warmup 1e-7 -> "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench import tensorflow as bench_tf  # noqa: E402
+from bench import tensorflow as bench_tf
 
 
 def test_the_tensorflow_benchmark_runs_and_reports(tmp_path: Path) -> None:
