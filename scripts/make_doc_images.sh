@@ -81,6 +81,70 @@ plot retime 1000 --title "shift, staircase and a floor with maximum" \
     'join([linear(0.0, 1.0, 100), shift(cosine(steps=1000), steps=100)], [100])' \
     'staircase(linear(1.0, 0.01, 1000), 100)' 'maximum(cosine(steps=1000), 0.2)'
 
+# plateau has no fixed curve: drive it with the validation losses of a real run.
+.venv/bin/python - "$OUT/plateau.png" <<'PY'
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+import lrkit as lk
+
+# SGD on noisy least squares: the validation loss stalls at a floor set by the rate; each
+# reduction lowers the floor. lrkit's plateau decides the reductions; torch's
+# ReduceLROnPlateau, fed the same losses, decides the same.
+g = np.random.default_rng(0)
+n, d, batch, epochs, base = 500, 20, 1, 30, 0.2
+scales = np.geomspace(1.0, 0.1, d)            # ill-conditioned: slow directions
+x = g.normal(size=(n, d)) * scales
+w_true = g.normal(size=d) / scales * 0.3
+y = x @ w_true + 0.5 * g.normal(size=n)
+xv = g.normal(size=(2000, d)) * scales
+yv = xv @ w_true + 0.5 * g.normal(size=2000)
+schedule = lk.plateau(factor=0.5, patience=2, threshold=0.01, min_value=0.02)
+st = lk.Stepper(schedule)
+opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=base)
+ref = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2, threshold=0.01,
+                                                 min_lr=0.02 * base)
+w = np.zeros(d)
+losses, lrs, torch_lrs = [], [], []
+for epoch in range(epochs):
+    lr = base * st.value()
+    lrs.append(lr)
+    torch_lrs.append(opt.param_groups[0]["lr"])
+    for i in g.permutation(n // batch):
+        xb, yb = x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch]
+        w -= lr * xb.T @ (xb @ w - yb) / batch
+    loss = 0.5 * np.mean((xv @ w - yv) ** 2)
+    losses.append(loss)
+    st.step(loss)       # report the epoch's validation loss, then advance
+    ref.step(loss)
+assert np.allclose(lrs, torch_lrs, rtol=1e-12, atol=0), (lrs, torch_lrs)
+fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(8, 4.5), dpi=100)
+epochs_x = np.arange(epochs)
+top.plot(epochs_x, losses, marker="o", markersize=3, color="tab:gray")
+top.set_ylabel("validation loss")
+top.set_title(f"{schedule}: SGD on noisy least squares", fontsize="medium")
+bottom.set_yscale("log")
+bottom.step(epochs_x, lrs, where="post", label="lrkit plateau", linewidth=2)
+bottom.step(epochs_x, torch_lrs, where="post", linestyle="--", color="k", linewidth=1,
+            label="torch ReduceLROnPlateau, same losses")
+bottom.set_ylabel("learning rate")
+bottom.set_xlabel("epoch")
+bottom.legend(loc="upper right", fontsize="small")
+for ax in (top, bottom):
+    ax.grid(True, alpha=0.3)
+    for e in np.flatnonzero(np.diff(lrs)) + 1:
+        ax.axvline(e, color="tab:blue", alpha=0.25, linestyle=":")
+fig.tight_layout()
+fig.savefig(sys.argv[1])
+print(sys.argv[1], "reductions at epochs", list(np.flatnonzero(np.diff(lrs)) + 1))
+PY
+
 # The LR range test on least squares, where SGD diverges above 2/L.
 .venv/bin/python - "$OUT/range_test.png" <<'PY'
 import sys

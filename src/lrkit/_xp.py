@@ -96,6 +96,10 @@ class NumpyMath:
     """numpy arrays: float64, vectorised."""
 
     is_python = False
+    ordered = False
+    """True when the steps are known to be non-decreasing (``lrkit._blocks`` checks each block;
+    every local-time transform of lrkit, ``t - b``, ``t + k``, a staircase, keeps the order), so
+    ``pieces`` can find its cuts from the first and last step."""
 
     def __init__(self, np: Any) -> None:
         self.np = np
@@ -476,6 +480,14 @@ def indicator(xp: Namespace, cond: Any, t: Any) -> Any:
     return xp.where(cond, xp.full_like(t, 1.0), xp.full_like(t, 0.0))
 
 
+def affine(lo: float, span: float, x: Any) -> Any:
+    """``lo + span * x``, without a multiplication by 1 or an addition of 0 (both exact in
+    floating point, so the value is the same; on long arrays it saves whole passes)."""
+    if span != 1.0:
+        x = span * x
+    return x if lo == 0.0 else lo + x
+
+
 def lift(xp: Namespace, value: Any, t: Any) -> Any:
     """``value`` as an array like ``t`` when a sub-schedule returned a plain number."""
     if isinstance(value, float | int) and not xp.is_python:
@@ -502,8 +514,13 @@ def pieces(
         return out
     np = xp.np
     flat = t.reshape(-1)
+    if xp.ordered and flat.size:
+        first = bisect.bisect_right(bounds, float(flat[0]))
+        if first == bisect.bisect_right(bounds, float(flat[-1])):  # all in one piece
+            f = funcs[first]
+            return lift(xp, f(flat - bounds[first - 1] if first else flat), flat).reshape(t.shape)
     out = np.empty_like(flat)
-    if flat.size > 1 and bool(np.all(flat[1:] >= flat[:-1])):
+    if flat.size > 1 and (xp.ordered or bool(np.all(flat[1:] >= flat[:-1]))):
         cuts = [0, *np.searchsorted(flat, bounds, side="left").tolist(), flat.size]
         for i, f in enumerate(funcs):
             lo, hi = cuts[i], cuts[i + 1]

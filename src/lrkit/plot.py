@@ -14,8 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lrkit._extras import require
+from lrkit._extras import require, require_installed
 from lrkit.schedules._base import Schedule
+
+# ``import lrkit.plot`` says at once which extra it needs; the libraries load when first used.
+require_installed("plot", "matplotlib", "plotext", "numpy")
 
 if TYPE_CHECKING:
     from lrkit.torch.rangetest import RangeTestResult

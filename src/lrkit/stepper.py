@@ -7,6 +7,7 @@ import warnings
 from typing import Any
 
 from lrkit import _validate as v
+from lrkit._format import FORMAT_VERSION, check_format
 from lrkit.schedules._base import Schedule
 from lrkit.schedules.plateau import PlateauState
 
@@ -65,19 +66,23 @@ class Stepper:
         return self.value()
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain data: the step count, the spec string and the plateau states."""
+        """Plain data: the step count, the spec string, the plateau states and the format
+        version."""
         return {
             "count": self.count,
             "spec": self.spec,
             "plateaus": [s.to_dict() for s in self._states],
+            "format_version": FORMAT_VERSION,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a ``state_dict()``; warns if it was saved for another schedule."""
+        """Restore a ``state_dict()`` (of any lrkit up to this one; a newer format is a
+        ``ValueError``); warns if it was saved for another schedule."""
         if not isinstance(state, dict) or "count" not in state:
             raise ValueError(
                 f"Stepper.load_state_dict: expected a dict with 'count'; got {state!r}"
             )
+        check_format("Stepper.load_state_dict", state)
         count = v.integer("Stepper.load_state_dict", "count", state["count"])
         saved_spec = state.get("spec")
         if saved_spec is not None and saved_spec != self.spec:

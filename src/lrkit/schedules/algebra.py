@@ -9,6 +9,7 @@ from typing import Any
 from lrkit._xp import Namespace, lift
 from lrkit.schedules._base import SCHEDULE, Schedule, States
 from lrkit.schedules._registry import register
+from lrkit.schedules._scalar import Emitter
 
 
 def _check(owner: str, name: str, value: Any) -> None:
@@ -78,6 +79,10 @@ class Mul(_Pointwise):
         a, b = self._parts(t, xp, states)
         return a * b
 
+    def _emit(self, e: Emitter, t: str) -> str:
+        a, b = e.emit(self.left, t), e.emit(self.right, t)
+        return e.tmp(f"{a} * {b}")
+
 
 @register("add")
 @dataclass(frozen=True, repr=False)
@@ -90,6 +95,10 @@ class Add(_Pointwise):
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         a, b = self._parts(t, xp, states)
         return a + b
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        a, b = e.emit(self.left, t), e.emit(self.right, t)
+        return e.tmp(f"{a} + {b}")
 
 
 class _Extremum(_Pointwise):
@@ -118,6 +127,10 @@ class Maximum(_Extremum):
         a, b = lift(xp, a, t), lift(xp, b, t)
         return xp.where(a >= b, a, b)
 
+    def _emit(self, e: Emitter, t: str) -> str:
+        a, b = e.emit(self.left, t), e.emit(self.right, t)
+        return e.tmp(f"{a} if {a} >= {b} else {b}")
+
 
 @register("minimum")
 @dataclass(frozen=True, repr=False)
@@ -133,3 +146,7 @@ class Minimum(_Extremum):
             return a if a <= b else b
         a, b = lift(xp, a, t), lift(xp, b, t)
         return xp.where(a <= b, a, b)
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        a, b = e.emit(self.left, t), e.emit(self.right, t)
+        return e.tmp(f"{a} if {a} <= {b} else {b}")

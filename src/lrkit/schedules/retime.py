@@ -11,6 +11,7 @@ from lrkit import _validate as v
 from lrkit._xp import PY, Namespace, floor_div
 from lrkit.schedules._base import SCHEDULE, Schedule, States
 from lrkit.schedules._registry import register
+from lrkit.schedules._scalar import Emitter
 
 
 def _check_schedule(owner: str, value: Any) -> None:
@@ -50,6 +51,9 @@ class Shift(Schedule):
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         return self.schedule._eval(t + float(self.steps), xp, states)
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        return e.emit(self.schedule, e.tmp(f"{t} + {e.num(self.steps)}"))
 
     def _report(self, t: float, metric: float, states: States, eps: float) -> None:
         if states:
@@ -94,6 +98,10 @@ class Staircase(Schedule):
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         return self.schedule._eval(self._held(t, xp), xp, states)
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        q = e.floor_div(t, self.every)
+        return e.emit(self.schedule, e.tmp(f"{q} * {e.num(self.every)}"))
 
     def _report(self, t: float, metric: float, states: States, eps: float) -> None:
         if states:
