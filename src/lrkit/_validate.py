@@ -6,16 +6,17 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
 class WrongTypeError(TypeError, ValueError):
     """A value of the wrong type. A ``TypeError``, as Python raises for one, and a ``ValueError``,
     so that ``except ValueError`` catches every bad input lrkit reports."""
 
-    # Exception's own __init__: TensorFlow's autograph re-raises an error from inside a
-    # tf.function as its own type only then (otherwise as a StagingError, not a ValueError).
-    __init__ = Exception.__init__
+    if not TYPE_CHECKING:
+        # Exception's own __init__: TensorFlow's autograph re-raises an error from inside a
+        # tf.function as its own type only then (otherwise as a StagingError, not a ValueError).
+        __init__ = Exception.__init__
 
 
 def _describe(value: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from lrkit._blocks import BLOCK, evaluate_blocks
 from lrkit._validate import WrongTypeError
@@ -20,7 +20,8 @@ States = Sequence[Any]
 class StatefulScheduleError(ValueError):
     """A schedule containing ``plateau`` was evaluated without a driver holding its state."""
 
-    __init__ = Exception.__init__  # kept as this type by tf.function's autograph (see _validate)
+    if not TYPE_CHECKING:  # kept as this type by tf.function's autograph (see _validate)
+        __init__ = Exception.__init__
 
 
 SCHEDULE: dict[str, str] = {"kind": "schedule"}
