@@ -35,7 +35,8 @@ class Schedule:
 
     ``t`` is the number of scheduler steps already taken (``s(0)`` is the rate of the first
     optimizer step) and may be fractional. Python numbers give a ``float``; numpy arrays give
-    float64 arrays; torch tensors give tensors on the same device; jax arrays give jax arrays.
+    float64 arrays; torch tensors give tensors on the same device; jax arrays give jax arrays;
+    TensorFlow tensors and variables give TensorFlow tensors.
     """
 
     name: ClassVar[str] = ""
@@ -60,8 +61,9 @@ class Schedule:
     def evaluate(self, t: Any, states: States) -> Any:
         """``s(t)`` with the given plateau states (depth-first order, see ``Stepper``).
 
-        Python and numpy steps must be finite and >= 0 (``ValueError`` otherwise); torch and
-        jax steps are not checked, so that evaluation stays traceable.
+        Python, numpy and eager TensorFlow steps must be finite and >= 0 (``ValueError``
+        otherwise); torch, jax and traced TensorFlow steps are not checked, so that evaluation
+        stays traceable.
         """
         kind = type(t)
         if kind is float or kind is int:  # the per-step path of every driver: keep it short
