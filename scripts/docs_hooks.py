@@ -4,6 +4,8 @@
   its subcommands, from the argparse parser itself (so the reference never drifts);
 - ``<!-- lrkit:constructors -->`` becomes an API entry per schedule constructor of ``lrkit``
   (every registered schedule with a public name), so a new schedule is documented at once;
+- ``<!-- lrkit:display SPEC -->`` becomes what a notebook shows for that schedule
+  (``Schedule._repr_html_``);
 - a relative link from a page to a file of the repository outside ``docs/`` (``../bench/...``,
   ``../tests/...``) works on GitHub as it is; on the site it becomes a link to that file in the
   repository (``repo_url``). A link to a file that does not exist fails the strict build.
@@ -28,6 +30,7 @@ HELP_WIDTH = "80"
 
 log = logging.getLogger("mkdocs.hooks.lrkit")
 _LINK = re.compile(r"(\]\()([^)\s#]+)(#[^)\s]*)?(\))")
+_DISPLAY = re.compile(r"<!-- lrkit:display (.+?) -->")
 
 
 def _lrkit() -> Any:
@@ -129,9 +132,19 @@ def _repo_links(markdown: str, page: Any, config: Any) -> str:
     return _LINK.sub(fix, markdown)
 
 
+def _display(m: re.Match[str]) -> str:
+    lrkit = _lrkit()
+    try:
+        schedule = lrkit.parse(m.group(1))
+    except ValueError as exc:
+        raise PluginError(f"lrkit:display: {exc}") from None
+    return f'<div class="lrkit-display" markdown="0">{schedule._repr_html_()}</div>'
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     if "<!-- lrkit:cli-help -->" in markdown:
         markdown = markdown.replace("<!-- lrkit:cli-help -->", _cli_markdown())
     if "<!-- lrkit:constructors -->" in markdown:
         markdown = markdown.replace("<!-- lrkit:constructors -->", _constructors_markdown())
+    markdown = _DISPLAY.sub(_display, markdown)
     return _repo_links(markdown, page, config)

@@ -109,6 +109,10 @@ def test_the_site_builds_with_every_page_its_pictures_and_the_api(tmp_path: Path
                              env={**os.environ, "COLUMNS": "80"}).stdout
         assert out.strip() in cli, f"lrkit {' '.join(command)} --help differs from the site"
 
+    # the notebook display, as a notebook shows it, on the Concepts page
+    concepts = _text(site / "concepts" / "index.html")
+    assert '<polyline class="curve"' in concepts and 'class="lrkit-schedule"' in concepts
+
     # links to repository files outside docs/ point at the repository
     assert "https://github.com/lrkit/lrkit/blob/main/bench/results/rangetest.md" in _text(
         site / "range-test" / "index.html")

@@ -14,6 +14,7 @@ steps, in closed form, for Python numbers, numpy, torch and jax alike::
 
 from __future__ import annotations
 
+from lrkit._silence import NoMetricWarning
 from lrkit.schedules import (
     Add,
     Constant,
@@ -88,6 +89,7 @@ __all__ = [
     "Minimum",
     "Mul",
     "Multistep",
+    "NoMetricWarning",
     "OneCycle",
     "Plateau",
     "PlateauState",

@@ -8,6 +8,7 @@ from typing import Any
 
 from lrkit import _validate as v
 from lrkit._format import FORMAT_VERSION, check_format
+from lrkit._silence import MetricWatch
 from lrkit.schedules._base import Schedule
 from lrkit.schedules.plateau import PlateauState
 
@@ -20,7 +21,7 @@ class Stepper:
     """Drives a schedule step by step: ``value()`` is ``schedule(count / steps_per_epoch)``
     with the plateau states applied; ``step(metric)`` reports a metric, then advances."""
 
-    __slots__ = ("_spec", "_states", "count", "schedule", "steps_per_epoch")
+    __slots__ = ("_spec", "_states", "_watch", "count", "schedule", "steps_per_epoch")
 
     def __init__(self, schedule: Schedule, steps_per_epoch: int | None = None) -> None:
         if not isinstance(schedule, Schedule):
@@ -32,6 +33,9 @@ class Stepper:
         self.count = 0
         self._states: list[PlateauState] = schedule._initial_states()
         self._spec: str | None = None
+        # warns once when a plateau goes a long stretch without a report (lrkit._silence)
+        self._watch = MetricWatch("Stepper", self.spec if self._states else "", bool(self._states),
+                                  steps_per_epoch)
 
     @property
     def spec(self) -> str:
@@ -54,6 +58,7 @@ class Stepper:
     def report(self, metric: Any, eps: float = 0.0) -> None:
         """Feed ``metric`` to the plateaus active now (a reduction needs old - new > eps)."""
         value = v.metric("Stepper.report", metric)  # checked even when no plateau listens
+        self._watch.reported(self.count)
         if self._states:
             # NaN is never an improvement (torch's rule): it counts as a bad epoch.
             self.schedule._report(self.t, value, self._states, eps)
@@ -63,6 +68,8 @@ class Stepper:
         if metric is not None:
             self.report(metric, eps)
         self.count += 1
+        if self.count >= self._watch.due:
+            self._watch.warn(self.count)
         return self.value()
 
     def state_dict(self) -> dict[str, Any]:
@@ -78,11 +85,12 @@ class Stepper:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a ``state_dict()`` (of any lrkit up to this one; a newer format is a
         ``ValueError``); warns if it was saved for another schedule."""
+        if isinstance(state, dict):  # a newer format may hold other keys: its version first
+            check_format("Stepper.load_state_dict", state)
         if not isinstance(state, dict) or "count" not in state:
             raise ValueError(
                 f"Stepper.load_state_dict: expected a dict with 'count'; got {state!r}"
             )
-        check_format("Stepper.load_state_dict", state)
         count = v.integer("Stepper.load_state_dict", "count", state["count"])
         saved_spec = state.get("spec")
         if saved_spec is not None and saved_spec != self.spec:
@@ -105,3 +113,4 @@ class Stepper:
             )
             self._states = self.schedule._initial_states()
         self.count = count
+        self._watch.restart(count)

@@ -251,12 +251,13 @@ class GradualWarmupScheduler(_LRScheduler):
         """Restore a ``state_dict()`` (of any lrkit up to this one; a newer format is a
         ``ValueError``) and write the restored step's rates into the groups."""
         what = "GradualWarmupScheduler.load_state_dict"
+        if isinstance(state_dict, dict):  # a newer format may hold other keys: its version first
+            check_format(what, state_dict)
         if not isinstance(state_dict, dict) or "count" not in state_dict:
             raise ValueError(
                 f"{what}: expected a dict made by GradualWarmupScheduler.state_dict(); got "
                 f"{type(state_dict).__name__}"
             )
-        check_format(what, state_dict)
         mine = (self.multiplier, self.total_epoch, self._after_name())
         saved = (state_dict.get("multiplier"), state_dict.get("total_epoch"),
                  state_dict.get("after_scheduler_type"))
