@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-env.sh
-.venv/bin/python -m ruff check src tests bench
+.venv/bin/python -m ruff check src tests bench examples scripts
 .venv/bin/python -m mypy
 
 status=0

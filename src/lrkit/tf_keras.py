@@ -22,7 +22,7 @@ from lrkit._extras import require
 
 tf_keras: Any = require("tf_keras", "tf-keras")  # tf-keras pulls in tensorflow
 
-import tensorflow as tf  # type: ignore[import-untyped]  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from lrkit._keras_common import (  # noqa: E402
     ScheduleDriver,
