@@ -24,6 +24,7 @@ import contextlib
 import doctest
 import io
 import json
+import linecache
 import os
 import re
 import shlex
@@ -103,8 +104,12 @@ def _run_python(body: str, ns: dict[str, object], where: str) -> None:
             line = f"{indent}__check({expr!r}, {expected!r}, {expr})"
         lines.append(line)
     ns["__check"] = _check_print
+    source = "\n".join(lines) + "\n"
+    # Its lines for tracebacks and inspect.getsource (TensorFlow's AutoGraph reads a function's
+    # source to convert it), as if the block were a file.
+    linecache.cache[where] = (len(source), None, source.splitlines(True), where)
     with contextlib.redirect_stdout(io.StringIO()):
-        exec(compile("\n".join(lines), where, "exec"), ns)
+        exec(compile(source, where, "exec"), ns)
 
 
 def _commands(lang: str, body: str, where: str) -> Iterator[tuple[str, str | None]]:
