@@ -109,7 +109,8 @@ def test_scalar_bench_reports_every_case(tmp_path: Path) -> None:
     for c in scalar.cases():
         rows = [r for r in text.splitlines() if r.startswith(f"| {c.label} |")]
         assert len(rows) == len(c.ts), c.label
-    assert f"of {len(scalar.cases())} schedules within 1.5x by time" in text
+    assert "s(t) by time: " in text
+    assert f"of {len(scalar.cases())} schedules within 1.5x" in text
 
 
 def _lrs(opt: torch.optim.Optimizer) -> list[float]:
