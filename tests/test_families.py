@@ -440,3 +440,16 @@ def test_cuda_device_is_kept() -> None:
         out = s(t)
         assert out.device == t.device
         np.testing.assert_allclose(out.cpu().double().numpy(), s(np.arange(100.0)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
+def test_cyclic_stays_in_range_far_out_in_float32(mode: str) -> None:
+    """In float32 past 2**24 steps ``q * total`` rounds, so the step within the cycle could leave
+    [0, total] and the rate go below ``low`` (negative for low = 0) past ~2**40: clipped."""
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    s = lk.cyclic(0.0, 1.0, 7, mode=mode, gamma=0.999, down_period=5)
+    t = np.concatenate([2.0 ** np.arange(24, 63), 3.0 * 2.0 ** np.arange(40, 60) + 1.0])
+    got = np.asarray(jax.jit(lambda x: s(x))(jnp.asarray(t, dtype=jnp.float32)), np.float64)
+    assert np.isfinite(got).all() and (got >= 0).all() and (got <= 1.0 + 1e-6).all(), got

@@ -89,6 +89,8 @@ def test_the_site_builds_with_every_page_its_pictures_and_the_api(tmp_path: Path
     assert "lrkit.keras.KerasSchedule" in _ids(api / "keras" / "index.html")
     assert "lrkit.keras.ScheduleCallback" in _ids(api / "keras" / "index.html")
     assert "lrkit.optax.plateau_scale" in _ids(api / "optax" / "index.html")
+    tf_keras_ids = _ids(api / "tf_keras" / "index.html")
+    assert {"lrkit.tf_keras.KerasSchedule", "lrkit.tf_keras.ScheduleCallback"} <= tf_keras_ids
     text = _text(api / "torch" / "index.html")
     assert "Restore a <code>state_dict()</code>" in text  # load_state_dict's docstring
 

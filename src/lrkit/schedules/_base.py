@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from lrkit._blocks import BLOCK, evaluate_blocks
 from lrkit._validate import WrongTypeError
@@ -20,6 +20,9 @@ States = Sequence[Any]
 class StatefulScheduleError(ValueError):
     """A schedule containing ``plateau`` was evaluated without a driver holding its state."""
 
+    if not TYPE_CHECKING:  # kept as this type by tf.function's autograph (see _validate)
+        __init__ = Exception.__init__
+
 
 SCHEDULE: dict[str, str] = {"kind": "schedule"}
 """Field metadata: the field holds one schedule (printed positionally in spec strings)."""
@@ -32,7 +35,8 @@ class Schedule:
 
     ``t`` is the number of scheduler steps already taken (``s(0)`` is the rate of the first
     optimizer step) and may be fractional. Python numbers give a ``float``; numpy arrays give
-    float64 arrays; torch tensors give tensors on the same device; jax arrays give jax arrays.
+    float64 arrays; torch tensors give tensors on the same device; jax arrays give jax arrays;
+    TensorFlow tensors and variables give TensorFlow tensors.
     """
 
     name: ClassVar[str] = ""
@@ -57,8 +61,9 @@ class Schedule:
     def evaluate(self, t: Any, states: States) -> Any:
         """``s(t)`` with the given plateau states (depth-first order, see ``Stepper``).
 
-        Python and numpy steps must be finite and >= 0 (``ValueError`` otherwise); torch and
-        jax steps are not checked, so that evaluation stays traceable.
+        Python, numpy and eager TensorFlow steps must be finite and >= 0 (``ValueError``
+        otherwise); torch, jax and traced TensorFlow steps are not checked, so that evaluation
+        stays traceable.
         """
         kind = type(t)
         if kind is float or kind is int:  # the per-step path of every driver: keep it short

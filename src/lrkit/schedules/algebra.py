@@ -60,11 +60,23 @@ class _Pointwise(Schedule):
     def breakpoints(self) -> tuple[float, ...]:
         return tuple(sorted(set(self.left.breakpoints()) | set(self.right.breakpoints())))
 
-    def _parts(self, t: Any, xp: Namespace, states: States) -> tuple[Any, Any]:
-        if not states:
-            return self.left._eval(t, xp, ()), self.right._eval(t, xp, ())
-        sl, sr = self._child_states(states)
-        return self.left._eval(t, xp, sl), self.right._eval(t, xp, sr)
+    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        if states:
+            sl, sr = self._child_states(states)
+        else:
+            sl = sr = ()
+        return self._combine(self.left._eval(t, xp, sl), self.right._eval(t, xp, sr), xp, t)
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        return e.tmp(self._source(e.emit(self.left, t), e.emit(self.right, t)))
+
+    def _combine(self, a: Any, b: Any, xp: Namespace, t: Any) -> Any:
+        """The operation on the two values (any array family)."""
+        raise NotImplementedError
+
+    def _source(self, a: str, b: str) -> str:
+        """The same operation as Python source, for the scalar path."""
+        raise NotImplementedError
 
 
 @register("mul")
@@ -75,13 +87,11 @@ class Mul(_Pointwise):
     left: Schedule = field(metadata=SCHEDULE)
     right: Schedule = field(metadata=SCHEDULE)
 
-    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        a, b = self._parts(t, xp, states)
+    def _combine(self, a: Any, b: Any, xp: Namespace, t: Any) -> Any:
         return a * b
 
-    def _emit(self, e: Emitter, t: str) -> str:
-        a, b = e.emit(self.left, t), e.emit(self.right, t)
-        return e.tmp(f"{a} * {b}")
+    def _source(self, a: str, b: str) -> str:
+        return f"{a} * {b}"
 
 
 @register("add")
@@ -92,13 +102,11 @@ class Add(_Pointwise):
     left: Schedule = field(metadata=SCHEDULE)
     right: Schedule = field(metadata=SCHEDULE)
 
-    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        a, b = self._parts(t, xp, states)
+    def _combine(self, a: Any, b: Any, xp: Namespace, t: Any) -> Any:
         return a + b
 
-    def _emit(self, e: Emitter, t: str) -> str:
-        a, b = e.emit(self.left, t), e.emit(self.right, t)
-        return e.tmp(f"{a} + {b}")
+    def _source(self, a: str, b: str) -> str:
+        return f"{a} + {b}"
 
 
 class _Extremum(_Pointwise):
@@ -106,10 +114,21 @@ class _Extremum(_Pointwise):
     the bare number (``maximum(cosine(steps=100), 0.1)``)."""
 
     bare_constants = True
+    keep_left = ">="
+    """Python comparison under which the left value is the result."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "left", _operand(self.name, "left", self.left))
         object.__setattr__(self, "right", _operand(self.name, "right", self.right))
+
+    def _combine(self, a: Any, b: Any, xp: Namespace, t: Any) -> Any:
+        if xp.is_python:
+            return a if (a >= b if self.keep_left == ">=" else a <= b) else b
+        a, b = lift(xp, a, t), lift(xp, b, t)
+        return xp.where(a >= b if self.keep_left == ">=" else a <= b, a, b)
+
+    def _source(self, a: str, b: str) -> str:
+        return f"{a} if {a} {self.keep_left} {b} else {b}"
 
 
 @register("maximum")
@@ -120,17 +139,6 @@ class Maximum(_Extremum):
     left: Schedule = field(metadata=SCHEDULE)
     right: Schedule = field(metadata=SCHEDULE)
 
-    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        a, b = self._parts(t, xp, states)
-        if xp.is_python:
-            return a if a >= b else b
-        a, b = lift(xp, a, t), lift(xp, b, t)
-        return xp.where(a >= b, a, b)
-
-    def _emit(self, e: Emitter, t: str) -> str:
-        a, b = e.emit(self.left, t), e.emit(self.right, t)
-        return e.tmp(f"{a} if {a} >= {b} else {b}")
-
 
 @register("minimum")
 @dataclass(frozen=True, repr=False)
@@ -140,13 +148,4 @@ class Minimum(_Extremum):
     left: Schedule = field(metadata=SCHEDULE)
     right: Schedule = field(metadata=SCHEDULE)
 
-    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        a, b = self._parts(t, xp, states)
-        if xp.is_python:
-            return a if a <= b else b
-        a, b = lift(xp, a, t), lift(xp, b, t)
-        return xp.where(a <= b, a, b)
-
-    def _emit(self, e: Emitter, t: str) -> str:
-        a, b = e.emit(self.left, t), e.emit(self.right, t)
-        return e.tmp(f"{a} if {a} <= {b} else {b}")
+    keep_left = "<="

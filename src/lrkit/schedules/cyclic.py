@@ -238,6 +238,9 @@ class Cyclic(Schedule):
         if xp.is_python:
             scale = u / up if u <= up else (total - u) / down
         else:
+            # In float32 past 2**24 steps q * total rounds: u may leave [0, total] (by up to
+            # ulp(t), more than a cycle past 2**40), which would give a negative rate.
+            u = xp.clip(u, 0.0, total)
             scale = xp.where(u <= up, u / up, (total - u) / down)
         height = (self.high - self.low) * scale
         if self.mode == "triangular2":

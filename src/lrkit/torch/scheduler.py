@@ -551,6 +551,17 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         """The lr schedule of each param group."""
         return tuple(lane.schedule for lane in self._tracks[0].lanes)
 
+    @property
+    def has_plateau(self) -> bool:
+        """True when a ``plateau`` in any schedule (any group, any hyperparameter) listens to
+        reported metrics."""
+        return self._stateful
+
+    @property
+    def spec(self) -> str:
+        """The lr schedule as a spec string; ``[spec0, spec1, ...]`` with one per group."""
+        return self._specs_text()
+
     def __repr__(self) -> str:
         lr = self._tracks[0]
         parts = [f"schedule={lr.specs!r}", f"mode={self.mode!r}"]
