@@ -13,7 +13,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import quality, strategies
+from bench import quality, strategies, timing
 from bench.tasks import digits_task
 
 TOTAL = 120
@@ -195,11 +195,8 @@ def test_vectorised_bench_reports_every_section(tmp_path: Path) -> None:
     assert len(agree) == 8 and all(r.endswith("| 0 |") for r in agree)  # exact at boundaries
 
 
-@pytest.mark.skipif(not __import__("bench.timing").timing.callgrind_available(),
-                    reason="needs valgrind")
+@pytest.mark.skipif(not timing.callgrind_available(), reason="needs valgrind")
 def test_callgrind_counts_the_instructions_of_each_phase() -> None:
-    from bench import timing
-
     code = ("from bench import timing\n"
             "def work(n):\n    x = 0.0\n    for _ in range(n):\n        x = x * 0.5 + 1.0\n"
             "timing.ready()\nwork(100)\ntiming.mark()\nwork(2000)\ntiming.mark()\n"
