@@ -61,8 +61,8 @@ class Case:
     def compiled_call(self) -> Callable[..., float]:
         """The specialised scalar function itself (``_py``; ``_pys`` with states): what
         ``lrkit.torch.LRScheduler`` calls each step, without ``Schedule.__call__``."""
-        f: Callable[..., float] = (self.schedule._pys if self.states is not None
-                                   else self.schedule._py)
+        py, pys = self.schedule.scalar_path()
+        f: Callable[..., float] = pys if self.states is not None else py
         return f
 
     def call(self, side: str) -> Callable[..., float]:

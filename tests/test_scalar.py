@@ -75,7 +75,7 @@ def test_long_joins_dispatch_through_bisect() -> None:
     """YOLO-like joins with hundreds of segments compile to a bisect over generated functions."""
     segs = [lk.constant(0.99**k) for k in range(300)]
     s = lk.join(segs, list(range(10, 3000, 10)))
-    assert "_bisect" in s._py.__doc__
+    assert "_bisect" in s.scalar_path()[0].__doc__
     for t in [0.0, 9.0, 9.5, 10.0, 11.0, 1234.5, 2990.0, 2999.0, 5000.0]:
         assert s(t) == s._generic_scalar(t)
     nested = lk.join([lk.warmup(s, 5), *segs[:20]], list(range(3100, 3100 + 20 * 7, 7)))
@@ -135,6 +135,6 @@ def test_too_deep_a_tree_falls_back_to_the_generic_path() -> None:
 
 def test_generated_source_holds_only_numbers_and_names() -> None:
     s = lk.wsd(10, 20, 30, decay_shape="exp") + lk.multistep([5, 9]) * 0.5
-    src = s._py.__doc__
+    src = s.scalar_path()[0].__doc__
     assert "wsd" not in src and "multistep" not in src  # formulas, not calls into the tree
     assert "._eval(" not in src

@@ -4,7 +4,7 @@ composition, spec strings and drivers use."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lrkit._blocks import BLOCK, evaluate_blocks
@@ -12,6 +12,9 @@ from lrkit._validate import WrongTypeError
 from lrkit._xp import PY, Namespace, NumpyMath, namespace_of
 
 _INF = float("inf")
+_BUILT = ("_py", "_pys", "_pieces")
+"""Instance-dict entries built on first use (functions, bound to one array family): never
+pickled or copied, rebuilt after."""
 
 States = Sequence[Any]
 """The plateau states of a subtree, in depth-first order (empty for a stateless tree)."""
@@ -42,12 +45,21 @@ class Schedule:
     name: ClassVar[str] = ""
     """The spec name (``cosine``, ``warmup``...): the constructor, dict ``type`` and CLI name."""
 
+    _py: Callable[[float], float]
+    """The specialised Python-number path once built (see ``scalar_path``); an instance
+    attribute, not a dataclass field (the base class is no dataclass)."""
+
     # --- evaluation -------------------------------------------------------------------------
 
     def __call__(self, t: Any) -> Any:
         """The schedule at step ``t``: no hidden state, the same ``t`` gives the same value."""
         if type(t) is float:  # the per-step path: one call of the specialised function
-            return self._py(t)
+            try:
+                return self._py(t)
+            except AttributeError:
+                if "_py" in self.__dict__:  # raised inside the specialised function itself
+                    raise
+            return self.scalar_path()[0](t)
         if self._n_states:
             raise self._stateful_error()
         return self.evaluate(t, ())
@@ -72,7 +84,8 @@ class Schedule:
                     t = float(t)
                 except OverflowError:
                     t = _INF
-            return self._pys(t, states) if states else self._py(t)
+            py, pys = self.scalar_path()
+            return pys(t, states) if states else py(t)
         xp = namespace_of(t)
         if type(xp) is NumpyMath and t.size > BLOCK:  # long curves: cache-sized blocks
             return evaluate_blocks(self, t, xp, states)
@@ -91,13 +104,15 @@ class Schedule:
 
     # --- the specialised scalar path (lrkit.schedules._scalar) ---------------------------------
 
-    def __getattr__(self, name: str) -> Any:
-        # Built on first use and kept in the instance dict: ``_py(t)`` for a float t (raises
-        # StatefulScheduleError when the tree holds plateaus) and ``_pys(t, states)``.
-        if name in ("_py", "_pys"):
+    def scalar_path(self) -> tuple[Callable[[float], float], Callable[[float, States], float]]:
+        """``(py, pys)``: the specialised Python-number path, ``py(t)`` (raises
+        ``StatefulScheduleError`` when the tree holds plateaus) and ``pys(t, states)``, built on
+        first use (``lrkit.schedules._scalar``) and kept in the instance (``_py``, ``_pys``).
+        ``t`` must be a float; both check it is finite and >= 0."""
+        d = self.__dict__
+        if "_pys" not in d:
             self._specialise()
-            return self.__dict__[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return d["_py"], d["_pys"]
 
     def _specialise(self) -> None:
         from lrkit.schedules._scalar import compile_scalar
@@ -126,7 +141,7 @@ class Schedule:
 
     def __getstate__(self) -> dict[str, Any]:
         # the compiled functions are rebuilt on first use after unpickling or deep-copying
-        return {k: v for k, v in self.__dict__.items() if k not in ("_py", "_pys")}
+        return {k: v for k, v in self.__dict__.items() if k not in _BUILT}
 
     # --- structure ---------------------------------------------------------------------------
 

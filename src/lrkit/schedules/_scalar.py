@@ -135,9 +135,23 @@ class Emitter:
         return q
 
     def power(self, base: float, x: str) -> str:
-        """``PyMath.power``: base ** x, inf on overflow (only possible for base > 1)."""
+        """``PyMath.power``: base ** x, inf on overflow (only possible for base > 1: below
+        ``700 / ln(base)`` the power is computed inline, past it by ``_pow``, which catches the
+        overflow)."""
         b = self.num(base)
-        return self.tmp(f"_pow({b}, {x})" if base > 1.0 else f"{b} ** {x}")
+        if base <= 1.0:
+            return self.tmp(f"{b} ** {x}")
+        safe = self.num(700.0 / math.log(base))
+        return self.tmp(f"{b} ** {x} if {x} < {safe} else _pow({b}, {x})")
+
+    def finite(self, node: Schedule, t: str, steps: float, formula: Callable[[str], str]) -> str:
+        """A decay that holds its final value from ``t = steps`` on: that value (computed once,
+        by the generic path at ``t = steps``) from there, else ``formula(x)`` with the progress
+        ``x = t / steps`` (what ``progress`` gives below ``steps``)."""
+        end = float(node._eval(float(steps), PY, ()))
+        k = self.num(steps)
+        return self.choose(f"{t} >= {k}", lambda: self.num(end),
+                           lambda: formula(self.tmp(f"{t} / {k}")))
 
     def affine(self, lo: float, span: float, x: str) -> str:
         """``lrkit._xp.affine``: lo + span * x without the identities."""
@@ -203,5 +217,5 @@ def compile_scalar(schedule: Schedule) -> Callable[..., float]:
     code = compile(source, f"<lrkit scalar path of {schedule.name}>", "exec")
     exec(code, e.namespace)
     fn: Callable[..., float] = e.namespace["_lrkit_scalar"]
-    fn.__doc__ = source  # what was generated, for debugging: print(s._py.__doc__)
+    fn.__doc__ = source  # what was generated: print(s.scalar_path()[0].__doc__)
     return fn

@@ -55,4 +55,5 @@ class Linear(Schedule):
         return affine(self.start, self.end - self.start, progress(xp, t, self.steps))
 
     def _emit(self, e: Emitter, t: str) -> str:
-        return e.affine(self.start, self.end - self.start, e.progress(t, self.steps))
+        return e.finite(self, t, self.steps,
+                        lambda x: e.affine(self.start, self.end - self.start, x))

@@ -57,6 +57,7 @@ class Join(Schedule):
             raise v.fail("join", "boundaries", list(bs), "strictly increasing steps > 0")
         object.__setattr__(self, "schedules", tuple(segs))
         object.__setattr__(self, "boundaries", norm)
+        object.__setattr__(self, "_bounds", [float(b) for b in norm])
 
     @property
     def duration(self) -> float | None:
@@ -79,11 +80,18 @@ class Join(Schedule):
             local = t - self.boundaries[i - 1] if i else t
             st = self._child_states(states)[i] if states else ()
             return self.schedules[i]._eval(local, xp, st)
-        sts = self._child_states(states) if states else [()] * len(self.schedules)
-        funcs = [partial(s._eval, xp=xp, states=st)
-                 for s, st in zip(self.schedules, sts, strict=True)]
+        funcs: list[Any] | None
+        if states:
+            funcs = [partial(s._eval, xp=xp, states=st)
+                     for s, st in zip(self.schedules, self._child_states(states), strict=True)]
+        else:  # kept: numpy evaluates a long curve block by block, a join with many segments
+            cache: dict[int, list[Any]] = self.__dict__.setdefault("_pieces", {})
+            funcs = cache.get(id(xp))
+            if funcs is None:
+                funcs = cache[id(xp)] = [partial(s._eval, xp=xp, states=())
+                                         for s in self.schedules]
         # float(): a Python int above 2**31 would overflow jax's int32 weak type
-        return pieces(xp, t, [float(b) for b in self.boundaries], funcs)
+        return pieces(xp, t, self.__dict__["_bounds"], funcs)
 
     def _emit(self, e: Emitter, t: str) -> str:
         bounds = [float(b) for b in self.boundaries]

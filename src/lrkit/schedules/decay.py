@@ -70,8 +70,17 @@ class Multistep(Schedule):
         return self.start * xp.power(self.gamma, n)
 
     def _emit(self, e: Emitter, t: str) -> str:
-        ms = e.const(self.milestones)
-        return e.tmp(f"{e.num(self.start)} * {e.num(self.gamma)} ** _bisect({ms}, {t})")
+        if len(self.milestones) > e.MAX_CHAIN:
+            ms = e.const(self.milestones)
+            return e.tmp(f"{e.num(self.start)} * {e.num(self.gamma)} ** _bisect({ms}, {t})")
+        # an if/elif chain of the values start * gamma ** k, computed as the generic path does
+        r = e.name("r")
+        for k, m in enumerate(self.milestones):
+            with e.block(f"{'if' if k == 0 else 'elif'} {t} < {e.num(m)}:"):
+                e.line(f"{r} = {e.num(self.start * self.gamma**k)}")
+        with e.block("else:"):
+            e.line(f"{r} = {e.num(self.start * self.gamma ** len(self.milestones))}")
+        return r
 
 
 @register("exponential")
@@ -162,11 +171,13 @@ class Polynomial(Schedule):
         return affine(self.end, self.start - self.end, (1.0 - x) ** self.power)
 
     def _emit(self, e: Emitter, t: str) -> str:
-        x = e.progress(t, self.steps)
-        if self.k_decay != 1.0:
-            x = e.tmp(f"{x} ** {e.num(self.k_decay)}")
-        y = e.tmp(f"(1.0 - {x}) ** {e.num(self.power)}")
-        return e.affine(self.end, self.start - self.end, y)
+        def formula(x: str) -> str:
+            if self.k_decay != 1.0:
+                x = e.tmp(f"{x} ** {e.num(self.k_decay)}")
+            y = e.tmp(f"(1.0 - {x}) ** {e.num(self.power)}")
+            return e.affine(self.end, self.start - self.end, y)
+
+        return e.finite(self, t, self.steps, formula)
 
 
 @register("cosine")
@@ -206,13 +217,15 @@ class Cosine(Schedule):
         return affine(self.end, self.start - self.end, c)
 
     def _emit(self, e: Emitter, t: str) -> str:
-        x = e.progress(t, self.steps)
-        if self.k_decay != 1.0:
-            x = e.tmp(f"{x} ** {e.num(self.k_decay)}")
-        c = e.tmp(f"0.5 + 0.5 * _cos({x} * {e.num(math.pi)})")
-        if self.exponent != 1.0:
-            c = e.tmp(f"{e.maximum(c, '0.0')} ** {e.num(self.exponent)}")
-        return e.affine(self.end, self.start - self.end, c)
+        def formula(x: str) -> str:
+            if self.k_decay != 1.0:
+                x = e.tmp(f"{x} ** {e.num(self.k_decay)}")
+            c = e.tmp(f"0.5 + 0.5 * _cos({x} * {e.num(math.pi)})")
+            if self.exponent != 1.0:
+                c = e.tmp(f"{e.maximum(c, '0.0')} ** {e.num(self.exponent)}")
+            return e.affine(self.end, self.start - self.end, c)
+
+        return e.finite(self, t, self.steps, formula)
 
 
 @register("inverse_sqrt")

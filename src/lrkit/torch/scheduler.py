@@ -282,12 +282,12 @@ def _plan(lanes: list[_Lane]) -> list[Unit]:
     for lane in lanes:
         s = lane.schedule
         if s.has_state:
-            units.append((s._pys, lane.states, [lane]))
+            units.append((s.scalar_path()[1], lane.states, [lane]))
         elif id(s) in shared:
             shared[id(s)].append(lane)
         else:
             shared[id(s)] = targets = [lane]
-            units.append((s._py, None, targets))
+            units.append((s.scalar_path()[0], None, targets))
     return units
 
 
