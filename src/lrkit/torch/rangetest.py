@@ -116,7 +116,9 @@ class _Snapshot:
                     p.grad.copy_(g)
         for m, training in zip(model.modules(), self.modes, strict=True):
             m.training = training
-        optimizer.load_state_dict(self.optimizer_state)
+        # a copy: load_state_dict keeps the tensors it is given, and the next phase updates
+        # them in place
+        optimizer.load_state_dict(copy.deepcopy(self.optimizer_state))
         for group, obj, value in zip(
             optimizer.param_groups, self.lr_objects, self.lr_values, strict=True
         ):
