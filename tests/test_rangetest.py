@@ -4,6 +4,7 @@ diverges exactly above ``2 / max(lam)``. No framework and no numpy here."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import subprocess
@@ -66,7 +67,7 @@ def test_sweep_rate_is_geometric_from_start_to_end() -> None:
     assert rates[0] == pytest.approx(start, rel=1e-12)
     assert rates[-1] == pytest.approx(end, rel=1e-12)
     ratio = (end / start) ** (1 / (steps - 1))
-    assert all(b / a == pytest.approx(ratio, rel=1e-12) for a, b in zip(rates, rates[1:]))
+    assert all(b / a == pytest.approx(ratio, rel=1e-12) for a, b in itertools.pairwise(rates))
 
 
 def test_smoothed_is_the_bias_corrected_ema() -> None:

@@ -94,8 +94,9 @@ class _KerasSession:
         self.batches = batches
         self.rngs = rngs
         self.variables = _state_variables(model)
-        self.saved = [np.array(v.numpy(), copy=True) for v in self.variables]
-        self.lr_value = float(np.asarray(self.optimizer.learning_rate))
+        self.saved = [np.array(keras.ops.convert_to_numpy(v.value), copy=True)
+                      for v in self.variables]
+        self.lr_value = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
 
     def restart(self) -> None:
         self.restore()
@@ -115,7 +116,7 @@ class _KerasSession:
                 f"{type(batch).__name__}"
             )
         logs = self.model.train_on_batch(batch[0], batch[1], return_dict=True)
-        loss = float(np.asarray(logs["loss"]))
+        loss = float(keras.ops.convert_to_numpy(logs["loss"]))
         return loss if math.isfinite(loss) else math.nan
 
 
@@ -174,13 +175,14 @@ def find_lr(
     ``x`` and ``y`` are arrays (or lists/dicts of arrays, as ``fit`` takes them) cut into
     shuffled batches of ``batch_size`` (a permutation per epoch from
     ``numpy.random.default_rng(seed)``: every trial sees the same batches); or ``x`` is an
-    iterable of ``(inputs, targets)`` batches and ``y`` is ``None`` (a re-iterable one is
-    iterated afresh for every trial, a one-shot iterator's first ``trial_steps`` batches are
-    kept and replayed). The model must be compiled with an optimizer whose ``learning_rate``
-    is a number (the test sets it before every step; use ``lrkit.keras.KerasSchedule`` for the
-    training afterwards). Afterwards every variable of the model (weights, BatchNorm
-    statistics, seed generators), of the optimizer (iterations, rate, moments) and of the
-    compiled metrics holds its value from before, as do the Python and NumPy global RNGs.
+    iterable (a list included) of ``(inputs, targets)`` batches and ``y`` is ``None`` (a
+    re-iterable one is iterated afresh for every trial, a one-shot iterator's first
+    ``trial_steps`` batches are kept and replayed). The model must be compiled with an
+    optimizer whose ``learning_rate`` is a number (the test sets it before every step; use
+    ``lrkit.keras.KerasSchedule`` for the training afterwards). Afterwards every variable of
+    the model (weights, BatchNorm statistics, seed generators), of the optimizer (iterations,
+    rate, moments) and of the compiled metrics holds its value from before, as do the Python
+    and NumPy global RNGs.
 
     Returns ``lrkit.rangetest.RangeTestResult``: ``.suggestion`` is the peak rate to train
     with, ``.steps_used`` the optimizer steps it cost.
@@ -201,14 +203,13 @@ def find_lr(
             "range test sets the rate before every step) and use the schedule for training"
         )
     batches: Any
-    if y is None and not isinstance(x, np.ndarray | dict | list | tuple) and hasattr(
-            x, "__iter__"):
-        batches = Batches(x, trial_steps, "find_lr")
-    else:
-        if y is None:
-            raise ValueError("find_lr: y is None; pass the targets, or x as an iterable of "
-                             "(inputs, targets) batches")
+    if y is not None:
         batches = ArrayBatches(x, y, batch_size, shuffle, seed)
+    elif isinstance(x, np.ndarray) or not hasattr(x, "__iter__"):
+        raise ValueError("find_lr: y is None and x is not an iterable of (inputs, targets) "
+                         f"batches (got {type(x).__name__}); pass the targets as y")
+    else:
+        batches = Batches(x, trial_steps, "find_lr")
     _build(model, batches)
     rngs = GlobalRNGs()
     session = _KerasSession(model, batches, rngs)
