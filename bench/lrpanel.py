@@ -308,3 +308,36 @@ def raw(cases: list[Case]) -> list[dict[str, Any]]:
              "peaks": c.peaks, "grid": c.grid, "suggestions": c.suggestions,
              "losses": c.losses, "steps": c.steps, "trials": c.trials,
              "seconds": round(c.seconds, 1)} for c in cases]
+
+
+def example(task_name: str, seed: int, out: str) -> None:
+    """``find_lr``'s own chart (``RangeTestResult.plot``) on one panel task."""
+    from lrkit.torch import find_lr
+
+    torch.set_num_threads(1)
+    tasks = {t.name: t for t in [*design_tasks(), *held_out_tasks()]}
+    task = tasks[task_name]
+    model = task.model(seed)
+    result = find_lr(model, task.optimizer(model, 1.0), task.loss_fn,
+                     task.loader(seed + FIND_LR_LOADER_SEED), progress=False)
+    fig = result.plot()
+    fig.axes[0].set_title(f"{task.title}: {result.steps_used} steps, suggestion "
+                          f"{result.suggestion:.3g}", fontsize="small")
+    from lrkit.plot import save_figure
+
+    save_figure(fig, out, dpi=100)
+    print(f"wrote {out}: suggestion {result.suggestion:.3g}, {result.steps_used} steps")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.lrpanel",
+        description="find_lr's chart on one panel task (the panel itself: bench.rangetest "
+                    "--panel)")
+    parser.add_argument("--example", default="digits_cnn_nesterov")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="bench/results/rangetest-example.png")
+    args = parser.parse_args()
+    example(args.example, args.seed, args.out)

@@ -11,6 +11,7 @@ import random
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +156,20 @@ def test_other_backends(backend: str) -> None:
                          timeout=600, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.startswith("ok")
+
+
+def _doc_examples(marker: str) -> list[str]:
+    """The ```python blocks of docs/range-test.md that contain ``marker``."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "range-test.md").read_text(
+        encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.M | re.S)
+    found = [b for b in blocks if marker in b]
+    assert found, marker
+    return found
+
+
+def test_the_docs_example_runs() -> None:
+    for block in _doc_examples("from lrkit.keras import"):
+        exec(compile(block, "docs/range-test.md", "exec"), {})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,3 +138,20 @@ def test_bad_factories_and_arguments() -> None:
         find_lr(half_mse, zeros(), optax.sgd, batches, start=0.0, progress=False)
     with pytest.raises(ValueError, match="no batches"):
         find_lr(half_mse, zeros(), optax.sgd, [], progress=False)
+
+
+def _doc_examples(marker: str) -> list[str]:
+    """The ```python blocks of docs/range-test.md that contain ``marker``."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "range-test.md").read_text(
+        encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.M | re.S)
+    found = [b for b in blocks if marker in b]
+    assert found, marker
+    return found
+
+
+def test_the_docs_example_runs() -> None:
+    for block in _doc_examples("from lrkit.optax import"):
+        exec(compile(block, "docs/range-test.md", "exec"), {})

@@ -470,3 +470,22 @@ def test_suggestion_trains_about_as_well_as_a_grid_search(name: str, make, grid)
     r = find_lr(model, opt, torch.nn.functional.cross_entropy, train, progress=False)
     ours = _train(model, opt, train, val, r.suggestion)
     assert ours <= 1.25 * best, (name, r.suggestion, peaks[losses.index(best)], ours, best)
+
+
+def _doc_examples(marker: str) -> list[str]:
+    """The ```python blocks of docs/range-test.md that contain ``marker``."""
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "range-test.md").read_text(
+        encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.M | re.S)
+    found = [b for b in blocks if marker in b]
+    assert found, marker
+    return found
+
+
+def test_the_docs_example_runs(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    for block in _doc_examples("from lrkit.torch import"):
+        exec(compile(block, "docs/range-test.md", "exec"), {})
+    assert (tmp_path / "range_test.png").read_bytes()[:4] == b"\x89PNG"
