@@ -34,6 +34,7 @@ import random
 import statistics
 import sys
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,7 +95,10 @@ def one_problem(index: int, seed: int, momentum: float = 0.0) -> dict[str, Any]:
     with torch.no_grad():
         model.weight.zero_()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=momentum)
-    r = find_lr(model, opt, half_mse, loader, start=start, end=end, steps=steps, progress=False)
+    with warnings.catch_warnings():  # "raise end": a few small-L problems never diverge
+        warnings.simplefilter("ignore", UserWarning)
+        r = find_lr(model, opt, half_mse, loader, start=start, end=end, steps=steps,
+                    progress=False)
     return {
         "batch": "full" if batch is None else str(batch),
         "steps": steps,
