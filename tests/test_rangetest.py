@@ -197,8 +197,8 @@ def test_phases_restart_and_steps_are_counted() -> None:
         assert calls == pytest.approx(rt.trial_rates(trial.peak, rt.TRIAL_STEPS)[: trial.steps])
     assert r.best_trial is not None and r.best_trial.score == min(t.score for t in r.trials)
     assert r.ceiling == rt.ceiling(r.lrs, r.raw_losses)
-    assert r.trials[0].peak == pytest.approx(min(rt.reach(r.lrs, r.raw_losses),
-                                                 r.ceiling / rt.CEILING_DIVISOR))
+    assert r.reach == rt.reach(r.lrs, r.raw_losses)
+    assert r.trials[0].peak == pytest.approx(min(r.reach, r.ceiling / rt.CEILING_DIVISOR))
 
 
 def test_trials_zero_is_the_sweep_rule_and_costs_the_sweep() -> None:
@@ -307,6 +307,7 @@ def test_plot_marks_the_trials_the_ceiling_and_the_suggestion(tmp_path) -> None:
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(f"{r.suggestion:.3g}" in t for t in labels)
     assert any(f"{r.ceiling:.3g}" in t for t in labels)
+    assert any(f"{r.reach:.3g}" in t for t in labels)
     assert any("trials" in t for t in labels)
     assert fig.axes[0].get_xscale() == "log"
 

@@ -243,8 +243,8 @@ def _terminal_chart(plt: Any, fig: Any, curves: Sequence[Curve], log: bool, widt
 
 def plot_range_test(result: RangeTestResult, path: str | None = None, *, ax: Any = None) -> Any:
     """Loss against rate (log x): the sweep's raw losses faint, their EMA and their running
-    median (what the ceiling is read from), each trial's score at its peak, the ceiling and the
-    suggestion marked.
+    median (what reach and ceiling are read from), each trial's score at its peak, reach, the
+    ceiling and the suggestion marked.
 
     Draws on ``ax`` when given, else on a new 800x450 Figure; saves to ``path`` when given (format
     from its extension). Returns the Figure.
@@ -276,6 +276,9 @@ def plot_range_test(result: RangeTestResult, path: str | None = None, *, ax: Any
     bottom = min(min(shown), min(raw))
     span = max(top - bottom, abs(top) * 1e-3, 1e-12)
     ax.set_ylim(bottom - 0.05 * span, top + 0.15 * span)
+    if math.isfinite(result.reach):
+        ax.axvline(result.reach, color="0.6", linestyle=":", linewidth=1.0,
+                   label=f"reach {result.reach:.3g}")
     if math.isfinite(result.ceiling):
         ax.axvline(result.ceiling, color="0.3", linestyle=":", linewidth=1.0,
                    label=f"ceiling {result.ceiling:.3g}")

@@ -35,7 +35,7 @@ import random
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lrkit._validate import WrongTypeError
@@ -131,8 +131,9 @@ class RangeTestResult:
     ``lrs[i]`` is the rate of sweep step ``i`` (the largest param group's); ``raw_losses[i]``
     the loss of the batch that step trained on, computed before the step; ``losses[i]`` their
     bias-corrected exponential moving average (``smoothed``). ``stop_reason`` (of the sweep) is
-    ``"completed"``, ``"diverged"`` or ``"non-finite loss"``. ``ceiling`` is the rate at which
-    the sweep's loss turns back up; ``trials`` the short runs below it; ``suggestion`` the peak
+    ``"completed"``, ``"diverged"`` or ``"non-finite loss"``. ``reach`` and ``ceiling`` are
+    the rates at which the sweep's loss has made most of its fall and at which it turns back
+    up (``reach``, ``ceiling``); ``trials`` the short runs between them; ``suggestion`` the peak
     rate to train with; ``sweep_suggestion`` what the sweep alone suggests (``suggest_lr``,
     lrkit 0.1's rule); ``steps_used`` every optimizer step taken (sweep and trials).
     """
@@ -145,7 +146,8 @@ class RangeTestResult:
     ceiling: float = math.nan
     sweep_suggestion: float = math.nan
     trials: tuple[Trial, ...] = ()
-    steps_used: int = field(default=-1)
+    steps_used: int = -1
+    reach: float = math.nan
 
     def __post_init__(self) -> None:
         if self.steps_used < 0:
@@ -470,7 +472,7 @@ def _progress_bar(total: int, enabled: bool, owner: str) -> Any:
     return tqdm(total=total, desc=owner, unit="step", leave=False)
 
 
-def _finite(value: Any, owner: str) -> float:
+def _as_float(value: Any, owner: str) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -533,7 +535,7 @@ def run(
     return RangeTestResult(
         lrs=tuple(lrs), losses=tuple(losses), raw_losses=tuple(raw), suggestion=suggestion,
         stop_reason=reason, ceiling=top, sweep_suggestion=suggest_lr(lrs, raw),
-        trials=tuple(done),
+        trials=tuple(done), reach=first,
     )
 
 
@@ -560,7 +562,7 @@ def _sweep(session: Session, start: float, end: float, steps: int, smooth: float
     stop = _DivergenceStop(steps, smooth, diverge)
     for i in range(steps):
         lr = sweep_rate(i, start, end, steps)
-        value = _finite(session.step(lr), owner)
+        value = _as_float(session.step(lr), owner)
         if not math.isfinite(value):
             reason = "non-finite loss"
             break
@@ -589,7 +591,7 @@ def _trial(session: Session, peak: float, steps: int, smooth: float, diverge: fl
     losses: list[float] = []
     reason = "completed"
     for lr in rates:
-        value = _finite(session.step(lr), owner)
+        value = _as_float(session.step(lr), owner)
         if not math.isfinite(value):
             reason = "non-finite loss"
             break

@@ -8,7 +8,6 @@ part of its state and one jitted step serves every rate: the step compiles once.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -59,7 +58,7 @@ class _OptaxSession:
         self.state: Any = None
         self.lr_dtype: Any = None
 
-        @functools.partial(jax.jit, donate_argnums=())
+        @jax.jit
         def train_step(params: Any, state: Any, batch: Any, lr: Any) -> tuple[Any, Any, Any]:
             state = state._replace(hyperparams={**state.hyperparams, "learning_rate": lr})
             loss, grads = jax.value_and_grad(loss_fn)(params, batch)

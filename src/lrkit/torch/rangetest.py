@@ -8,6 +8,7 @@ model and optimizer through them and puts everything back afterwards.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -168,7 +169,7 @@ class _TorchSession:
         self.optimizer.zero_grad()
         loss = self.loss_fn(self.model(inputs), targets)
         value = float(loss.item())
-        if value == value and abs(value) != float("inf"):
+        if math.isfinite(value):  # a non-finite loss ends the phase; no step on it
             loss.backward()  # type: ignore[no-untyped-call]
             self.optimizer.step()
         return value
