@@ -170,8 +170,7 @@ def report(
         "rules read the first minimum, so at beta = 0.9 they land one to two orders of "
         "magnitude below the limit. lrkit's default does little better: its trials stay below "
         "half of the sweep's ceiling, which the ringing places early, and start at the sweep's "
-        "reach, which is early too; with full batches the suggestion is then too small, not "
-        "unstable.",
+        "reach, which is early too: the suggestion is then too small, not unstable.",
         "",
         *HEAD,
     ]
