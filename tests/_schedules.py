@@ -26,8 +26,9 @@ def examples(n: int) -> int:
     return n * 20 if os.environ.get("HYPOTHESIS_PROFILE") == "thorough" else n
 
 
-SHAPES_WARMUP = ("linear", "exponential", "cosine")
+SHAPES_WARMUP = ("linear", "exponential", "cosine", "log")
 SHAPES_WSD = ("linear", "cosine", "1-sqrt")
+SHAPES_WSD_DECAY = (*SHAPES_WSD, "exp")
 
 # --- parameter strategies -------------------------------------------------------------------
 
@@ -52,6 +53,8 @@ positive_rates = st.floats(1e-4, 10.0, allow_nan=False, allow_infinity=False)
 unit = st.one_of(st.just(1.0), st.floats(1e-3, 1.0, allow_nan=False, exclude_min=False))
 """A factor in (0, 1]."""
 open_unit = st.floats(0.01, 0.99)
+k_decays = st.one_of(st.just(1.0), st.sampled_from([0.5, 2.0]), st.floats(0.1, 4.0))
+"""timm's k-decay exponent: mostly 1 (off)."""
 
 
 # --- leaves --------------------------------------------------------------------------------
@@ -125,7 +128,7 @@ def _wsd(draw: Any) -> lk.Schedule:
         w, s, d,
         start=draw(rates), end=draw(rates),
         warmup_shape=draw(st.sampled_from(SHAPES_WSD)),
-        decay_shape=draw(st.sampled_from(SHAPES_WSD)),
+        decay_shape=draw(st.sampled_from(SHAPES_WSD_DECAY)),
     )
 
 
@@ -140,11 +143,12 @@ LEAVES: dict[str, st.SearchStrategy[lk.Schedule]] = {
     "multistep": _multistep(),
     "exponential": _exponential(),
     "polynomial": _builds(
-        lk.polynomial, steps=steps(), power=st.floats(0.1, 5.0), start=rates, end=rates
+        lk.polynomial, steps=steps(), power=st.floats(0.1, 5.0), start=rates, end=rates,
+        k_decay=k_decays,
     ),
     "cosine": _builds(
         lk.cosine, steps=steps(), start=rates, end=rates,
-        exponent=st.one_of(st.just(1.0), st.floats(0.2, 4.0)),
+        exponent=st.one_of(st.just(1.0), st.floats(0.2, 4.0)), k_decay=k_decays,
     ),
     "cosine_restarts": _cosine_restarts(),
     "one_cycle": _one_cycle(),
@@ -177,7 +181,7 @@ plateaus = st.builds(
     start=st.floats(1e-3, 10.0),
 )
 
-COMPOSITES = ("warmup", "join", "mul", "add")
+COMPOSITES = ("warmup", "join", "mul", "add", "maximum", "minimum", "shift", "staircase")
 """Registered names whose fields hold schedules (built by ``trees``), plus ``plateau``."""
 STATEFUL = ("plateau",)
 
@@ -195,7 +199,8 @@ def _ends(s: lk.Schedule) -> float | None:
 @st.composite
 def _combine(draw: Any, children: st.SearchStrategy[lk.Schedule]) -> lk.Schedule:
     kind = draw(
-        st.sampled_from(["warmup", "join", "seq", "nested_seq", "mul", "add", "cmul", "cadd"])
+        st.sampled_from(["warmup", "join", "seq", "nested_seq", "mul", "add", "cmul", "cadd",
+                         "maximum", "minimum", "shift", "staircase"])
     )
     a = draw(children)
     if kind == "warmup":
@@ -229,6 +234,14 @@ def _combine(draw: Any, children: st.SearchStrategy[lk.Schedule]) -> lk.Schedule
         if end is None:
             return lk.join([b, a], [draw(steps(1, 200))])
         return lk.join([a, b], [end])
+    if kind in ("maximum", "minimum"):
+        make = lk.maximum if kind == "maximum" else lk.minimum
+        b = draw(st.one_of(children, rates))
+        return make(a, b) if draw(st.booleans()) else make(b, a)
+    if kind == "shift":
+        return lk.shift(a, draw(st.one_of(st.just(0), steps(1, 300))))
+    if kind == "staircase":
+        return lk.staircase(a, draw(steps(1, 50)))
     if kind == "mul":
         return a * draw(children)
     if kind == "add":
@@ -266,6 +279,13 @@ def named(name: str) -> st.SearchStrategy[lk.Schedule]:
         return st.builds(lambda a, b: a * b, child, child)
     if name == "add":
         return st.builds(lambda a, b: a + b, child, child)
+    if name in ("maximum", "minimum"):
+        make = lk.maximum if name == "maximum" else lk.minimum
+        return st.builds(make, st.one_of(child, rates), st.one_of(child, rates))
+    if name == "shift":
+        return st.builds(lk.shift, child, st.one_of(st.just(0), steps(1, 300)))
+    if name == "staircase":
+        return st.builds(lk.staircase, child, steps(1, 50))
     if name == "plateau":
         return plateaus
     raise KeyError(f"no strategy for registered schedule {name!r}: add one to tests/_schedules.py")

@@ -13,6 +13,10 @@ TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
+# tests/tf/ needs TensorFlow with Keras on the tensorflow backend: a pytest process of its own
+# (scripts/test.sh runs `pytest tests/tf` after the main run; tests/tf/conftest.py sets it up).
+if os.environ.get("KERAS_BACKEND") != "tensorflow":
+    collect_ignore = ["tf"]
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 # Deterministic: the same examples on every run and every machine, so a failure reproduces.

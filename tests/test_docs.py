@@ -1,6 +1,10 @@
-"""The numbers in the docs are true: every ```python block of the strategy pages runs, ``>>>``
-blocks as doctests and ``print(x)  # value`` lines checked against their comment; every
-``lrkit ...`` command in a ```bash block exits 0; every relative link resolves."""
+"""The numbers in the docs are true: every ```python block of the strategy pages (and of the
+concepts, errata, index and recipe pages) runs, ``>>>`` blocks as doctests and
+``print(x)  # value`` lines checked against their comment; every ``lrkit ...`` command in a
+```bash block exits 0; every relative link resolves; and every expression of the mapping tables
+(docs/equivalence.md, docs/migration.md) and of the strategy pages' "X is <expression>" prose is
+evaluated from the page's text and compared with the library it claims to equal
+(tests/_doc_tables.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +25,7 @@ FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
 PRINT = re.compile(r"^(\s*)print\((.*)\)\s+#\s?(.*)$")
 EXECUTED = sorted(
     [*DOCS.glob("strategies/*.md"), DOCS / "concepts.md", DOCS / "seed-errata.md",
-     DOCS / "index.md"]
+     DOCS / "index.md", DOCS / "recipes.md"]
 )
 ALL_PAGES = sorted([*DOCS.rglob("*.md"), ROOT / "README.md", ROOT / "bench" / "README.md"])
 
@@ -96,3 +101,32 @@ def test_relative_links_resolve(page: Path) -> None:
         if not (page.parent / target).exists():
             missing.append(target)
     assert not missing, f"{page.relative_to(ROOT)} links to missing files: {missing}"
+
+
+# --- the mapping tables and the strategy pages' "is <expression>" prose --------------------
+
+from _doc_tables import CHECKS, STRATEGY_CLAIMS, claim_text_present  # noqa: E402
+from _doc_tables import rows as table_rows  # noqa: E402
+
+TABLE_ROWS = [row for page in ("equivalence.md", "migration.md") for row in table_rows(page)]
+
+
+def test_every_table_row_has_a_check() -> None:
+    """A new or reworded row needs its check in tests/_doc_tables.py (keyed by its first
+    cell); a check whose row is gone is stale."""
+    keys = {(r.page, r.key) for r in TABLE_ROWS}
+    missing = sorted(keys - set(CHECKS))
+    stale = sorted(set(CHECKS) - keys)
+    assert not missing and not stale, f"rows without a check: {missing}; stale checks: {stale}"
+
+
+@pytest.mark.parametrize("row", TABLE_ROWS, ids=lambda r: f"{r.page}:{r.key[:60]}")
+def test_table_expression_equals_the_library(row: Any) -> None:
+    CHECKS[(row.page, row.key)](row)
+
+
+@pytest.mark.parametrize("claim", STRATEGY_CLAIMS, ids=lambda c: f"{c.page}:{c.snippets[0][:40]}")
+def test_strategy_page_expression_equals_the_library(claim: Any) -> None:
+    missing = claim_text_present(claim)
+    assert not missing, f"docs/strategies/{claim.page} no longer says {missing}"
+    claim.check(*(" ".join(s.split()) for s in claim.snippets))

@@ -188,6 +188,13 @@ BOUNDARY_CASES = [
     lk.warmup(lk.constant(0.5), 1000),
     lk.linear(0.0, 1.0, 10) >> lk.constant(0.1) * lk.step_decay(9),
     lk.wsd(10, 20, 30, end=0.1),
+    lk.staircase(lk.linear(1.0, 0.0, 1000), 7),
+    lk.staircase(lk.cosine(900), 41),
+    lk.staircase(lk.exponential(0.99), 3),
+    lk.warmup(lk.staircase(lk.polynomial(300, power=2.0), 10), 13),
+    lk.shift(lk.step_decay(7, gamma=0.5), 3),
+    lk.maximum(lk.step_decay(13, gamma=0.5), 0.01),
+    lk.minimum(lk.cosine_restarts(11), lk.step_decay(100, gamma=0.5)),
 ]
 
 
@@ -209,6 +216,24 @@ def test_integer_boundaries_exact_under_jit_float32(s: lk.Schedule) -> None:
         # a boundary one step off changes the value by a factor (gamma, a restart): far beyond
         # float32 rounding
         _assert_close(got, want, 2e-5, 1e-6, f"{s} under jax.jit, {dtype.__name__} steps")
+
+
+@pytest.mark.parametrize("k", [3, 7, 10, 11, 13, 41, 55, 100, 1000, 12.5])
+def test_staircase_holds_exactly_from_each_multiple_under_jit(k: float) -> None:
+    """staircase(s, k) is s at the last multiple of k: at t = n*k (float32) exactly s(n*k) as a
+    float32 step, never the previous stair. Probed with linear(0, 2**24, 2**24), whose value is
+    its step."""
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    s = lk.staircase(lk.linear(0.0, 2.0**24, 2**24), k)
+    top = int(2**24 // k)
+    n = np.arange(1, top, max(1, top // 20000), dtype=np.float64)
+    at = n * k
+    at = at[at.astype(np.float32) == at]
+    got = np.asarray(jax.jit(lambda x: s(x))(jnp.asarray(at, dtype=jnp.float32)), np.float64)
+    bad = got != at
+    assert not bad.any(), f"staircase(.., {k}) at t = {at[bad][:5]}: {got[bad][:5]}"
 
 
 @pytest.mark.parametrize("k", [3, 7, 10, 11, 13, 41, 55, 100, 1000, 12.5])
@@ -415,3 +440,16 @@ def test_cuda_device_is_kept() -> None:
         out = s(t)
         assert out.device == t.device
         np.testing.assert_allclose(out.cpu().double().numpy(), s(np.arange(100.0)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
+def test_cyclic_stays_in_range_far_out_in_float32(mode: str) -> None:
+    """In float32 past 2**24 steps ``q * total`` rounds, so the step within the cycle could leave
+    [0, total] and the rate go below ``low`` (negative for low = 0) past ~2**40: clipped."""
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    s = lk.cyclic(0.0, 1.0, 7, mode=mode, gamma=0.999, down_period=5)
+    t = np.concatenate([2.0 ** np.arange(24, 63), 3.0 * 2.0 ** np.arange(40, 60) + 1.0])
+    got = np.asarray(jax.jit(lambda x: s(x))(jnp.asarray(t, dtype=jnp.float32)), np.float64)
+    assert np.isfinite(got).all() and (got >= 0).all() and (got <= 1.0 + 1e-6).all(), got

@@ -87,7 +87,7 @@ def _wsd(s: lk.Wsd, t: float) -> float:
     if t < w + st_ + d:
         p = (t - w - st_) / d
         g = {"linear": 1 - p, "cosine": 0.5 * (1 + math.cos(math.pi * p)),
-             "1-sqrt": 1 - math.sqrt(p)}[s.decay_shape]
+             "1-sqrt": 1 - math.sqrt(p), "exp": 2 * 0.5**p - 1}[s.decay_shape]
         return s.end + (1 - s.end) * g
     return s.end
 
@@ -101,6 +101,8 @@ def _warmup(s: lk.Warmup, t: float) -> float:
         return s.start + (p - s.start) * x
     if s.shape == "exponential":
         return s.start * (p / s.start) ** x
+    if s.shape == "log":  # DeepSpeed's WarmupLR: log(t + 1) / log(W) with W = steps + 1
+        return s.start + (p - s.start) * math.log(t + 1) / math.log(s.steps + 1)
     return s.start + (p - s.start) * (1 - math.cos(math.pi * x)) / 2
 
 
@@ -131,10 +133,14 @@ REFERENCE: dict[str, Callable[[Any, float], float]] = {
     "step_decay": lambda s, t: s.start * s.gamma ** math.floor(t / s.step_size),
     "multistep": lambda s, t: s.start * s.gamma ** sum(1 for m in s.milestones if m <= t),
     "exponential": _exponential,
-    "polynomial": lambda s, t: (s.start - s.end) * (1 - min(t, s.steps) / s.steps) ** s.power
+    # timm's k-decay form: t ** k / T ** k
+    "polynomial": lambda s, t: (s.start - s.end)
+    * (1 - min(t, s.steps) ** s.k_decay / s.steps**s.k_decay) ** s.power
     + s.end,
     "cosine": lambda s, t: s.end
-    + (s.start - s.end) * ((1 + math.cos(math.pi * min(t, s.steps) / s.steps)) / 2) ** s.exponent,
+    + (s.start - s.end)
+    * ((1 + math.cos(math.pi * min(t, s.steps) ** s.k_decay / s.steps**s.k_decay)) / 2)
+    ** s.exponent,
     "cosine_restarts": _cosine_restarts,
     "one_cycle": _one_cycle,
     "cyclic": _cyclic,
@@ -154,6 +160,10 @@ REFERENCE: dict[str, Callable[[Any, float], float]] = {
     "join": _join,
     "mul": lambda s, t: reference(s.left, t) * reference(s.right, t),
     "add": lambda s, t: reference(s.left, t) + reference(s.right, t),
+    "maximum": lambda s, t: max(reference(s.left, t), reference(s.right, t)),
+    "minimum": lambda s, t: min(reference(s.left, t), reference(s.right, t)),
+    "shift": lambda s, t: reference(s.schedule, t + s.steps),
+    "staircase": lambda s, t: reference(s.schedule, s.every * math.floor(t / s.every)),
 }
 
 

@@ -261,11 +261,53 @@ def test_trains_on_the_torch_backend() -> None:
     assert float(out.stdout.strip().splitlines()[-1]) == pytest.approx(want, rel=1e-6)
 
 
-def test_import_without_a_configured_backend_picks_an_installed_one(tmp_path: Path) -> None:
-    """Keras defaults to tensorflow (absent here): lrkit.keras then selects jax before import."""
+NO_TENSORFLOW = """
+import sys
+
+
+class HideTensorflow:
+    \"\"\"Wraps a meta-path finder: tensorflow is not found, as where it is not installed.\"\"\"
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            return None
+        find = getattr(self.inner, "find_spec", None)
+        return None if find is None else find(name, path, target)
+
+    def __getattr__(self, attr):
+        return getattr(self.inner, attr)
+
+
+sys.meta_path[:] = [HideTensorflow(f) for f in sys.meta_path]
+"""
+
+
+def _backend_chosen(tmp_path: Path, prelude: str = "") -> str:
+    """The backend of ``import lrkit.keras, keras`` in a fresh process with no KERAS_BACKEND and
+    no keras.json (Keras' own default is then tensorflow)."""
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    env["KERAS_HOME"] = str(tmp_path)  # no keras.json: Keras' own default would be tensorflow
-    code = "import lrkit.keras, keras; print(keras.backend.backend())"
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "jax"
+    env["KERAS_HOME"] = str(tmp_path)
+    code = prelude + "\nimport lrkit.keras, keras\nprint(keras.backend.backend())\n"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_import_without_a_configured_backend_picks_an_installed_one(tmp_path: Path) -> None:
+    """Keras defaults to tensorflow; where it is absent, lrkit.keras selects jax before import."""
+    pytest.importorskip("jax")
+    assert _backend_chosen(tmp_path, NO_TENSORFLOW) == "jax"
+
+
+@pytest.mark.slow
+def test_keras_default_tensorflow_is_kept_where_installed(tmp_path: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("tensorflow is not installed")
+    assert _backend_chosen(tmp_path) == "tensorflow"

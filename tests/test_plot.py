@@ -158,3 +158,17 @@ def test_terminal_chart_marks_the_phase_boundary_where_it_is(boundary: int) -> N
     assert len(cols) == 1, f"expected one vertical marker column, got {sorted(cols)}"
     where = (cols.pop() - left) / (right - left)
     assert abs(where - boundary / (steps - 1)) < 0.03, (where, boundary)
+
+
+def test_a_long_legend_label_is_wrapped_to_the_chart_width(tmp_path: Path) -> None:
+    """A spec longer than the chart is wide goes below it in lines that fit, not cut off."""
+    parts = [lk.constant(0.04 - 0.001 * i) for i in range(8)]
+    s = lk.join([lk.warmup(lk.cosine(steps=900, end=0.05), 100, start=0.01), *parts],
+                [1000 + 10 * i for i in range(8)])
+    fig = plot.plot_schedules([plot.curve(s, 1200)], str(tmp_path / "c.png"), width=640,
+                              height=300, dpi=80)
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert texts[0].replace("\n", " ") == str(s)
+    fig.canvas.draw()
+    box = fig.legends[0].get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= 640

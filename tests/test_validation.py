@@ -34,7 +34,13 @@ VALID: dict[str, dict[str, Any]] = {
     "warmup_factor": {"period": 10},
     "mul": {"left": C, "right": C},
     "add": {"left": C, "right": C},
+    "maximum": {"left": C, "right": 0.1},
+    "minimum": {"left": C, "right": 0.5},
+    "shift": {"schedule": C, "steps": 3},
+    "staircase": {"schedule": C, "every": 2},
 }
+NUMBER_IS_A_SCHEDULE = ("maximum", "minimum")
+"""Constructors whose schedule operands may be numbers (constants >= 0)."""
 
 STEPS = ["steps", "step_size", "period", "half_period", "timescale", "every", "down_period"]
 RATES = ["start", "end", "value", "low", "high", "peak", "min_value"]
@@ -48,7 +54,10 @@ for _name, _cls in sorted(lk.registry().items()):
     for _f in dataclasses.fields(_cls):
         if _f.metadata.get("kind"):
             BAD.append((_name, _f.name, "cosine(steps=10)"))  # a string is not a schedule
-            BAD.append((_name, _f.name, 3))
+            if _name in NUMBER_IS_A_SCHEDULE:
+                BAD += [(_name, _f.name, -1), (_name, _f.name, math.nan), (_name, _f.name, True)]
+            else:
+                BAD.append((_name, _f.name, 3))
             continue
         if _f.name in ("milestones", "boundaries"):
             continue
@@ -121,7 +130,13 @@ BAD += [
     ("join", "boundaries", [5, 10]),
     ("join", "schedules", []),
     ("join", "schedules", [C, "x"]),
+    ("cosine", "k_decay", 0.0),
+    ("cosine", "k_decay", -1.0),
+    ("polynomial", "k_decay", 0.0),
+    ("polynomial", "k_decay", -0.5),
 ]
+# shift(s, steps=0) is s itself: valid
+BAD = [b for b in BAD if not (b[:2] == ("shift", "steps") and b[2] == 0)]
 # drop the few generic entries that are valid for a field (optional fields accept None)
 BAD = [b for b in BAD if not (b[2] is None and b[1] in ("down_period", "end"))]
 

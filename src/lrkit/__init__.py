@@ -14,6 +14,7 @@ steps, in closed form, for Python numbers, numpy, torch and jax alike::
 
 from __future__ import annotations
 
+from lrkit._silence import NoMetricWarning
 from lrkit.schedules import (
     Add,
     Constant,
@@ -25,6 +26,8 @@ from lrkit.schedules import (
     InverseTime,
     Join,
     Linear,
+    Maximum,
+    Minimum,
     Mul,
     Multistep,
     OneCycle,
@@ -32,6 +35,8 @@ from lrkit.schedules import (
     PlateauState,
     Polynomial,
     Schedule,
+    Shift,
+    Staircase,
     StatefulScheduleError,
     StepDecay,
     UntunedWarmup,
@@ -61,6 +66,10 @@ inverse_time = InverseTime
 wsd = Wsd
 warmup = Warmup
 join = Join
+shift = Shift
+staircase = Staircase
+maximum = Maximum
+minimum = Minimum
 plateau = Plateau
 untuned_warmup = UntunedWarmup
 warmup_factor = WarmupFactor
@@ -76,15 +85,20 @@ __all__ = [
     "InverseTime",
     "Join",
     "Linear",
+    "Maximum",
+    "Minimum",
     "Mul",
     "Multistep",
+    "NoMetricWarning",
     "OneCycle",
     "Plateau",
     "PlateauState",
     "Polynomial",
     "Schedule",
+    "Shift",
     "SpecError",
     "SpecMismatchWarning",
+    "Staircase",
     "StatefulScheduleError",
     "StepDecay",
     "Stepper",
@@ -104,12 +118,16 @@ __all__ = [
     "inverse_time",
     "join",
     "linear",
+    "maximum",
+    "minimum",
     "multistep",
     "one_cycle",
     "parse",
     "plateau",
     "polynomial",
     "registry",
+    "shift",
+    "staircase",
     "step_decay",
     "untuned_warmup",
     "warmup",

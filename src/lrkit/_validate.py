@@ -6,12 +6,17 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
 class WrongTypeError(TypeError, ValueError):
     """A value of the wrong type. A ``TypeError``, as Python raises for one, and a ``ValueError``,
     so that ``except ValueError`` catches every bad input lrkit reports."""
+
+    if not TYPE_CHECKING:
+        # Exception's own __init__: TensorFlow's autograph re-raises an error from inside a
+        # tf.function as its own type only then (otherwise as a StagingError, not a ValueError).
+        __init__ = Exception.__init__
 
 
 def _describe(value: Any) -> str:
@@ -29,6 +34,14 @@ def metric(owner: str, value: Any) -> float:
     """A reported metric: a real number or a one-element tensor/array (NaN allowed: it counts as
     no improvement, torch's rule)."""
     allowed = METRIC_ALLOWED
+    if not isinstance(value, numbers.Real) and not hasattr(value, "item"):
+        to_numpy = getattr(value, "numpy", None)  # TensorFlow eager tensors and variables
+        if callable(to_numpy):
+            original = value
+            try:
+                value = to_numpy()
+            except (ValueError, RuntimeError, TypeError, AttributeError, NotImplementedError):
+                raise fail(owner, "metric", original, allowed) from None
     if not isinstance(value, numbers.Real) and callable(getattr(value, "item", None)):
         try:
             value = value.item()

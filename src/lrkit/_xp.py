@@ -1,20 +1,25 @@
-"""Array-family dispatch: one schedule formula, evaluated on Python numbers, numpy, torch or jax.
+"""Array-family dispatch: one schedule formula, evaluated on Python numbers, numpy, torch, jax or
+TensorFlow.
 
 A schedule's formula is written once against the small namespace below (``floor``, ``cos``,
 ``where``...). ``namespace_of(t)`` picks the implementation from the type of the step ``t``
-without importing any framework: a torch tensor can only exist if torch is already imported.
+without importing any framework: a torch tensor can only exist if torch is already imported
+(the same for jax and tensorflow: their modules are looked up in ``sys.modules``).
 
 Python numbers use :mod:`math` and ordinary branches, so scalar evaluation stays fast. Array
-families use branch-free ``where`` so the same code vectorises and traces under ``jax.jit`` and
-``torch.compile(fullgraph=True)``.
+families use branch-free ``where`` so the same code vectorises and traces under ``jax.jit``,
+``torch.compile(fullgraph=True)`` and ``tf.function(jit_compile=True)``.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import math
+import struct
 import sys
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from typing import Any
 
 from lrkit._validate import WrongTypeError
@@ -91,6 +96,10 @@ class NumpyMath:
     """numpy arrays: float64, vectorised."""
 
     is_python = False
+    ordered = False
+    """True when the steps are known to be non-decreasing (``lrkit._blocks`` checks each block;
+    every local-time transform of lrkit, ``t - b``, ``t + k``, a staircase, keeps the order), so
+    ``pieces`` can find its cuts from the first and last step."""
 
     def __init__(self, np: Any) -> None:
         self.np = np
@@ -251,6 +260,97 @@ class JaxMath:
 
 
 
+class TensorflowMath:
+    """TensorFlow tensors and variables, eager or symbolic (``tf.function``, XLA included): float
+    dtypes are kept; integer steps (``optimizer.iterations`` is int64) become float32."""
+
+    is_python = False
+
+    def __init__(self, tf: Any) -> None:
+        self.tf = tf
+
+    def asfloat(self, t: Any) -> Any:
+        tf = self.tf
+        try:
+            x = tf.convert_to_tensor(t)  # variables (tf and Keras) are read; ragged is refused
+        except (TypeError, ValueError):
+            raise WrongTypeError(
+                f"t: a schedule's TensorFlow step must be a dense tensor or a variable; got "
+                f"{t!r:.80} ({type(t).__module__}.{type(t).__qualname__})"
+            ) from None
+        if x.dtype.is_floating:
+            return x
+        if x.dtype.is_integer:
+            return tf.cast(x, tf.float32)
+        raise WrongTypeError(
+            f"t: a schedule's step must be a tensor of integers or floats; got a TensorFlow "
+            f"tensor of dtype {x.dtype.name}"
+        )
+
+    def check(self, t: Any) -> None:
+        """Eager tensors only, as numpy: values are unknown inside ``tf.function``."""
+        tf = self.tf
+        if tf.executing_eagerly() and not bool(tf.reduce_all((t >= 0.0) & (t < math.inf))):
+            raise ValueError("t must hold finite step counts >= 0; got negative, NaN or inf")
+
+    def floor(self, x: Any) -> Any:
+        return self.tf.math.floor(x)
+
+    def cos(self, x: Any) -> Any:
+        return self.tf.math.cos(x)
+
+    def sqrt(self, x: Any) -> Any:
+        return self.tf.math.sqrt(x)
+
+    def exp(self, x: Any) -> Any:
+        return self.tf.math.exp(x)
+
+    def log(self, x: Any) -> Any:
+        return self.tf.math.log(x)
+
+    def power(self, base: float, x: Any) -> Any:
+        """``base ** x``; exact at integer ``x`` wherever the power is a float32 number.
+
+        TensorFlow's vectorised float32 ``pow`` (eager and graph, not XLA) is off by an ulp at
+        some exact powers (3 ** 4 = 81.00001), which moves a restart of
+        ``cosine_restarts(period_mult=3)`` by one step: those powers come from a table.
+        """
+        tf = self.tf
+        out = tf.math.pow(tf.constant(base, dtype=x.dtype), x)
+        table = _exact_float32_powers(float(base)) if x.dtype == tf.float32 else ()
+        if len(table) < 3:  # base ** 0 and base ** 1 are exact anyway
+            return out
+        top = float(len(table) - 1)
+        exact = (x == tf.math.floor(x)) & (x >= 0.0) & (x <= top)
+        index = tf.cast(tf.clip_by_value(x, 0.0, top), tf.int32)
+        return tf.where(exact, tf.gather(tf.constant(table, dtype=tf.float32), index), out)
+
+    def where(self, cond: Any, a: Any, b: Any) -> Any:
+        # In a graph, SelectV2 converts a Python number to float32 whatever the other operand is.
+        if isinstance(a, float | int) and not isinstance(b, float | int):
+            a = self.tf.constant(a, dtype=b.dtype)
+        elif isinstance(b, float | int) and not isinstance(a, float | int):
+            b = self.tf.constant(b, dtype=a.dtype)
+        return self.tf.where(cond, a, b)
+
+    def minimum(self, x: Any, c: float) -> Any:
+        return self.tf.minimum(x, c)
+
+    def maximum(self, x: Any, c: float) -> Any:
+        return self.tf.maximum(x, c)
+
+    def clip(self, x: Any, lo: float, hi: float) -> Any:
+        return self.tf.clip_by_value(x, lo, hi)
+
+    def full_like(self, t: Any, value: float) -> Any:
+        return self.tf.fill(self.tf.shape(t), self.tf.constant(value, dtype=t.dtype))
+
+    def progress(self, t: Any, n: float) -> Any:
+        # XLA may compute t / n as t * (1/n): pin the value from t = n on, never above 1.
+        return self.tf.where(t < n, self.tf.minimum(t / n, 1.0), 1.0)
+
+
+
 PY = PyMath()
 _cache: dict[str, Any] = {}
 
@@ -284,6 +384,10 @@ def namespace_of(t: Any) -> Namespace:
 
                 ns = _cache["jax"] = JaxMath(jnp)
             return ns
+    if module.startswith("tensorflow"):
+        ns = _tensorflow(t)
+        if ns is not None:
+            return ns
     if module == "numpy":
         np = sys.modules["numpy"]
         if isinstance(t, np.ndarray | np.generic):
@@ -303,10 +407,58 @@ def namespace_of(t: Any) -> Namespace:
 
             ns = _cache["jax"] = JaxMath(jnp)
         return ns
+    if module.startswith("keras"):  # Keras 3 variables on the tensorflow backend
+        ns = _tensorflow(t)
+        if ns is not None:
+            return ns
     raise WrongTypeError(
-        f"t: a schedule's step must be a Python number, a numpy array, a torch tensor or a jax "
-        f"array; got {t!r:.80} ({kind.__module__}.{kind.__qualname__})"
+        f"t: a schedule's step must be a Python number, a numpy array, a torch tensor, a jax "
+        f"array or a TensorFlow tensor; got {t!r:.80} ({kind.__module__}.{kind.__qualname__})"
     )
+
+
+def _float32(x: float) -> float:
+    """``x`` rounded to the nearest float32."""
+    return float(struct.unpack("f", struct.pack("f", x))[0])
+
+
+@functools.lru_cache(maxsize=256)
+def _exact_float32_powers(base: float) -> tuple[float, ...]:
+    """``b ** n`` for n = 0, 1, 2, ... as long as it is exactly a (normal) float32 number, with
+    ``b`` the float32 nearest ``base`` (the value a float32 ``pow`` computes with); at most 256.
+    """
+    try:
+        b = Fraction(_float32(base))
+    except (OverflowError, ValueError):
+        return ()
+    if b == 1:
+        return ()
+    out: list[float] = []
+    power = Fraction(1)
+    while len(out) < 256:
+        value = float(power)  # exact: a float32 number is a float64 number
+        if value == 0.0 or Fraction(value) != power or abs(value) < 2.0**-126:
+            break
+        try:
+            if _float32(value) != value:
+                break
+        except OverflowError:
+            break
+        out.append(value)
+        power *= b
+    return tuple(out)
+
+
+def _tensorflow(t: Any) -> TensorflowMath | None:
+    """The TensorFlow namespace if ``t`` is a TensorFlow tensor or variable (tf.Tensor, eager or
+    symbolic; tf.Variable; a Keras variable on the tensorflow backend), else None."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None or not (tf.is_tensor(t) or isinstance(t, tf.Variable)):
+        return None
+    ns: TensorflowMath | None = _cache.get("tensorflow")
+    if ns is None:
+        ns = _cache["tensorflow"] = TensorflowMath(tf)
+    return ns
 
 
 def progress(xp: Namespace, t: Any, n: float) -> Any:
@@ -328,6 +480,14 @@ def indicator(xp: Namespace, cond: Any, t: Any) -> Any:
     return xp.where(cond, xp.full_like(t, 1.0), xp.full_like(t, 0.0))
 
 
+def affine(lo: float, span: float, x: Any) -> Any:
+    """``lo + span * x``, without a multiplication by 1 or an addition of 0 (both exact in
+    floating point, so the value is the same; on long arrays it saves whole passes)."""
+    if span != 1.0:
+        x = span * x
+    return x if lo == 0.0 else lo + x
+
+
 def lift(xp: Namespace, value: Any, t: Any) -> Any:
     """``value`` as an array like ``t`` when a sub-schedule returned a plain number."""
     if isinstance(value, float | int) and not xp.is_python:
@@ -342,7 +502,7 @@ def pieces(
     (``funcs[0](t)`` below bounds[0]); every ``funcs[i]`` must accept any local time >= 0.
 
     numpy evaluates each piece only on its own elements (slices when ``t`` is sorted, masks
-    otherwise); torch and jax evaluate every piece and select, which stays traceable.
+    otherwise); torch, jax and tensorflow evaluate every piece and select, which stays traceable.
     """
     if xp.is_python:
         i = bisect.bisect_right(bounds, t)
@@ -354,8 +514,13 @@ def pieces(
         return out
     np = xp.np
     flat = t.reshape(-1)
+    if xp.ordered and flat.size:
+        first = bisect.bisect_right(bounds, float(flat[0]))
+        if first == bisect.bisect_right(bounds, float(flat[-1])):  # all in one piece
+            f = funcs[first]
+            return lift(xp, f(flat - bounds[first - 1] if first else flat), flat).reshape(t.shape)
     out = np.empty_like(flat)
-    if flat.size > 1 and bool(np.all(flat[1:] >= flat[:-1])):
+    if flat.size > 1 and (xp.ordered or bool(np.all(flat[1:] >= flat[:-1]))):
         cuts = [0, *np.searchsorted(flat, bounds, side="left").tolist(), flat.size]
         for i, f in enumerate(funcs):
             lo, hi = cuts[i], cuts[i + 1]

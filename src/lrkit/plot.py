@@ -14,8 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lrkit._extras import require
+from lrkit._extras import require, require_installed
 from lrkit.schedules._base import Schedule
+
+# ``import lrkit.plot`` says at once which extra it needs; the libraries load when first used.
+require_installed("plot", "matplotlib", "plotext", "numpy")
 
 if TYPE_CHECKING:
     from lrkit.rangetest import RangeTestResult
@@ -128,7 +131,8 @@ def plot_schedules(
         for c in curves:
             xs = [*c.xs, c.steps]
             ys = [*c.values, c.values[-1]]
-            (line,) = ax.plot(xs, ys, drawstyle="steps-post", linewidth=1.6, label=c.label)
+            label = _wrap_label(c.label, width, dpi) if long_labels else c.label
+            (line,) = ax.plot(xs, ys, drawstyle="steps-post", linewidth=1.6, label=label)
             for b in c.breakpoints:
                 ax.axvline(b, color=line.get_color(), alpha=0.35, linewidth=0.9, linestyle="--",
                            zorder=0)
@@ -153,6 +157,16 @@ def plot_schedules(
         except OSError as exc:
             raise OSError(exc.errno, f"cannot write {path!r}: {exc.strerror or exc}") from None
     return fig
+
+
+def _wrap_label(label: str, width: int, dpi: int) -> str:
+    """A legend label below the chart, broken at spaces into lines that fit ``width`` pixels
+    (x-small text: about 0.6 of its 6.9 pt size per character)."""
+    import textwrap
+
+    per_char = 0.6 * 6.9 / 72 * dpi
+    return "\n".join(textwrap.wrap(label, width=max(20, int(0.92 * width / per_char)),
+                                    break_long_words=False, break_on_hyphens=False))
 
 
 def save_figure(fig: Any, path: str, *, dpi: float = 100) -> None:

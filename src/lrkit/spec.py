@@ -14,6 +14,7 @@ import json
 import warnings
 from typing import Any
 
+from lrkit._format import FORMAT_VERSION, check_format
 from lrkit.schedules._base import Schedule
 from lrkit.schedules._registry import REGISTRY
 from lrkit.schedules.algebra import Add, Mul
@@ -87,11 +88,13 @@ def _is_default(f: dataclasses.Field[Any], value: Any) -> bool:
 def _call_form(s: Schedule) -> str:
     parts: list[str] = []
     positional = True
+    bare = getattr(s, "bare_constants", False)  # maximum(s, 0.1) rather than constant(0.1)
     for f in _fields(type(s)):
         value = getattr(s, f.name)
         kind = f.metadata.get("kind")
         if positional and kind in ("schedule", "schedules"):
-            parts.append(_fmt_value(value))
+            parts.append(repr(value.value) if bare and isinstance(value, Constant)
+                         else _fmt_value(value))
             continue
         positional = False
         if _is_default(f, value):
@@ -144,17 +147,24 @@ def format_spec(s: Schedule) -> str:
 
 def _to_plain(value: Any) -> Any:
     if isinstance(value, Schedule):
-        return to_dict(value)
+        return _node_dict(value)
     if isinstance(value, tuple | list):
         return [_to_plain(x) for x in value]
     return value
 
 
-def to_dict(s: Schedule) -> dict[str, Any]:
-    """A JSON-safe dict: ``{"type": name, <every field>: value}``, nested for sub-schedules."""
+def _node_dict(s: Schedule) -> dict[str, Any]:
     out: dict[str, Any] = {"type": s.name}
     for f in _fields(type(s)):
         out[f.name] = _to_plain(getattr(s, f.name))
+    return out
+
+
+def to_dict(s: Schedule) -> dict[str, Any]:
+    """A JSON-safe dict: ``{"type": name, <every field>: value, "format_version": 2}``, nested
+    for sub-schedules (which carry no ``format_version``)."""
+    out = _node_dict(s)
+    out["format_version"] = FORMAT_VERSION
     return out
 
 
@@ -166,7 +176,14 @@ def _unknown_name(name: Any) -> str:
 
 
 def from_dict(d: Any) -> Schedule:
-    """Inverse of ``to_dict``: builds the schedule a dict describes (missing keys: defaults)."""
+    """Inverse of ``to_dict``: builds the schedule a dict describes (missing keys: defaults).
+
+    Reads every format up to this lrkit's (a dict without ``format_version`` is lrkit 0.1's);
+    a newer one is a ``ValueError``.
+    """
+    if isinstance(d, dict) and "format_version" in d:
+        check_format("from_dict", d)
+        d = {k: v for k, v in d.items() if k != "format_version"}
     return _from_dict(d, "d", 0)
 
 
@@ -180,6 +197,11 @@ def _from_dict(d: Any, path: str, depth: int) -> Schedule:
     if cls is None:
         raise ValueError(f"from_dict: {path}['type']: {_unknown_name(name)}")
     fields = {f.name: f for f in _fields(cls)}
+    if "format_version" in d:
+        raise ValueError(
+            f"from_dict: {path} has 'format_version', which belongs at the top level only "
+            "(nested schedule dicts carry none)"
+        )
     unknown = sorted(set(d) - set(fields) - {"type"})
     if unknown:
         raise ValueError(

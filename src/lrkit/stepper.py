@@ -7,6 +7,8 @@ import warnings
 from typing import Any
 
 from lrkit import _validate as v
+from lrkit._format import FORMAT_VERSION, check_format
+from lrkit._silence import MetricWatch
 from lrkit.schedules._base import Schedule
 from lrkit.schedules.plateau import PlateauState
 
@@ -19,7 +21,7 @@ class Stepper:
     """Drives a schedule step by step: ``value()`` is ``schedule(count / steps_per_epoch)``
     with the plateau states applied; ``step(metric)`` reports a metric, then advances."""
 
-    __slots__ = ("_spec", "_states", "count", "schedule", "steps_per_epoch")
+    __slots__ = ("_spec", "_states", "_watch", "count", "schedule", "steps_per_epoch")
 
     def __init__(self, schedule: Schedule, steps_per_epoch: int | None = None) -> None:
         if not isinstance(schedule, Schedule):
@@ -31,6 +33,9 @@ class Stepper:
         self.count = 0
         self._states: list[PlateauState] = schedule._initial_states()
         self._spec: str | None = None
+        # warns once when a plateau goes a long stretch without a report (lrkit._silence)
+        self._watch = MetricWatch("Stepper", self.spec if self._states else "", bool(self._states),
+                                  steps_per_epoch)
 
     @property
     def spec(self) -> str:
@@ -53,6 +58,7 @@ class Stepper:
     def report(self, metric: Any, eps: float = 0.0) -> None:
         """Feed ``metric`` to the plateaus active now (a reduction needs old - new > eps)."""
         value = v.metric("Stepper.report", metric)  # checked even when no plateau listens
+        self._watch.reported(self.count)
         if self._states:
             # NaN is never an improvement (torch's rule): it counts as a bad epoch.
             self.schedule._report(self.t, value, self._states, eps)
@@ -62,18 +68,25 @@ class Stepper:
         if metric is not None:
             self.report(metric, eps)
         self.count += 1
+        if self.count >= self._watch.due:
+            self._watch.warn(self.count)
         return self.value()
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain data: the step count, the spec string and the plateau states."""
+        """Plain data: the step count, the spec string, the plateau states and the format
+        version."""
         return {
             "count": self.count,
             "spec": self.spec,
             "plateaus": [s.to_dict() for s in self._states],
+            "format_version": FORMAT_VERSION,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a ``state_dict()``; warns if it was saved for another schedule."""
+        """Restore a ``state_dict()`` (of any lrkit up to this one; a newer format is a
+        ``ValueError``); warns if it was saved for another schedule."""
+        if isinstance(state, dict):  # a newer format may hold other keys: its version first
+            check_format("Stepper.load_state_dict", state)
         if not isinstance(state, dict) or "count" not in state:
             raise ValueError(
                 f"Stepper.load_state_dict: expected a dict with 'count'; got {state!r}"
@@ -100,3 +113,4 @@ class Stepper:
             )
             self._states = self.schedule._initial_states()
         self.count = count
+        self._watch.restart(count)

@@ -166,11 +166,25 @@ def test_cosine_lr_scheduler_per_update() -> None:
     assert_curves(lrkit_curve(s, 300, BASE), ref, rtol=1e-9, atol=1e-15)
 
 
-def test_cosine_k_decay_is_not_expressible() -> None:
-    """k_decay != 1 (cos(pi t^k / T^k)) has no lrkit equivalent (documented)."""
-    ref = timm_curve("CosineLRScheduler", 101, t_initial=100, k_decay=2.0)
-    got = lrkit_curve(timm_cosine(100, 0.0, 1, 1, 1), 101, BASE)
-    assert np.max(np.abs(got - ref)) > 0.1 * BASE
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("cls_name", ["CosineLRScheduler", "PolyLRScheduler"])
+def test_k_decay(seed: int, cls_name: str) -> None:
+    """``--lr-k-decay``: cos(pi t^k / T^k) and (1 - t^k / T^k) ** power in one cycle are
+    ``cosine(T, k_decay=k)`` and ``polynomial(T, power, k_decay=k)``."""
+    r = rng(seed, cls_name + "k_decay")
+    t_initial, k = r.randint(2, 200), r.choice([0.5, 2.0, r.uniform(0.2, 4.0)])
+    lr_min = r.choice([0.0, BASE * r.uniform(0, 0.3)])
+    wu = _warmup_params(r, seed)
+    kw: dict[str, object] = dict(t_initial=t_initial, lr_min=lr_min, k_decay=k, **wu)
+    if cls_name == "PolyLRScheduler":
+        power = r.uniform(0.3, 3.0)
+        kw["power"] = power
+        core = lk.polynomial(t_initial, power, end=lr_min / BASE, k_decay=k)
+    else:
+        core = lk.cosine(t_initial, end=lr_min / BASE, k_decay=k)
+    ref = timm_curve(cls_name, t_initial + 40, **kw)
+    got = lrkit_curve(with_timm_warmup(core, wu), t_initial + 40, BASE)
+    assert_curves(got, ref, rtol=1e-9, atol=1e-15, what=f"{cls_name}({kw})")
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -316,9 +330,11 @@ def test_plateau_lr_scheduler(seed: int) -> None:
     assert min(ref[warmup_t:]) < BASE
 
 
-@pytest.mark.parametrize("decay_fn", ["linear", "cosine", "1-sqrt"])
+@pytest.mark.parametrize("decay_fn", ["linear", "cosine", "1-sqrt", "exp"])
 @pytest.mark.parametrize("seed", range(3))
 def test_wsd_lr_scheduler(seed: int, decay_fn: str) -> None:
+    """decay_fn "exp" is timm's (r ** x - r) / (1 - r) at decay_ratio r = 0.5: lrkit's
+    decay_shape "exp" (Megatron's 2 * 0.5 ** x - 1)."""
     r = rng(seed, "WSDLRScheduler" + decay_fn)
     t_initial = r.randint(2, 200)
     decay_t = r.randint(1, t_initial)
@@ -334,6 +350,7 @@ def test_wsd_lr_scheduler(seed: int, decay_fn: str) -> None:
         decay_fn=decay_fn,
         warmup_t=warmup_t,
         warmup_lr_init=init,
+        **({"decay_ratio": 0.5} if decay_fn == "exp" else {}),
     )
     s = lk.wsd(
         warmup_t,

@@ -215,8 +215,9 @@ def test_after_scheduler_on_another_optimizer_is_rejected() -> None:
 @pytest.mark.parametrize("row", ["none", "step", "plateau"])
 def test_migration_table_rows(row: str, multiplier: float) -> None:
     lr, m, total = 0.02, multiplier, 5
-    rng = random.Random(7)
-    metrics = [rng.random() for _ in range(30)] if row == "plateau" else None
+    # improving until step 6, then worse: the first reduction's step tells a boundary of T
+    # from one of T + 1 (random metrics often do not)
+    metrics = [1.0 - 0.01 * i if i < 6 else 2.0 for i in range(30)] if row == "plateau" else None
     afters = {
         "none": (None, lk.constant()),
         "step": (lambda o: tl.StepLR(o, 3, 0.5), lk.step_decay(3, 0.5)),
@@ -228,7 +229,9 @@ def test_migration_table_rows(row: str, multiplier: float) -> None:
     compat = drive(opt_c, GradualWarmupScheduler(
         opt_c, m, total, make_after(opt_c) if make_after else None), 30, metrics)
     ramp = lk.warmup(lk.constant(), total, start=1 / m if m > 1 else 0.0)
-    table = m * lk.join([ramp, expr], [total + 1])
+    # docs/migration.md: the after_scheduler's step 0 at T + 1; a plateau's first metric is the
+    # one measured at the peak, step T
+    table = m * lk.join([ramp, expr], [total if row == "plateau" else total + 1])
     opt = make_optimizer([lr])
     assert_rates_close(compat, drive(opt, LRScheduler(opt, table), 30, metrics), rtol=1e-12)
 

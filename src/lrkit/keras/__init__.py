@@ -10,13 +10,14 @@ range test of ``lrkit.rangetest`` for a compiled model.
 
 Keras calls the schedule with ``optimizer.iterations``, the number of updates already applied,
 which is lrkit's ``t``: the first update uses ``s(0)``. The formula runs on the backend's own
-arrays (jax, torch or numpy), traced into the compiled train step. ``get_config`` stores the
-canonical spec string, so ``model.save(...)``/``keras.models.load_model`` and
+tensors (tensorflow, jax, torch or numpy), traced into the compiled train step. ``get_config``
+stores the canonical spec string, so ``model.save(...)``/``keras.models.load_model`` and
 ``keras.saving.serialize_keras_object``/``deserialize_keras_object`` round-trip.
 
 Importing this module imports keras; ``import lrkit`` alone does not. When Keras would use
 tensorflow (no ``KERAS_BACKEND``, and ``~/.keras/keras.json`` absent or naming tensorflow) but
 tensorflow is not installed, it selects the jax backend (else torch) before importing keras.
+For legacy Keras 2 (``tf_keras``, ``TF_USE_LEGACY_KERAS=1``) use ``lrkit.tf_keras``.
 """
 
 from __future__ import annotations

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 
 def _default_backend() -> None:
-    """Pick a backend lrkit supports when the configured one is tensorflow and it is absent.
+    """Pick an installed backend when Keras would choose tensorflow and it is absent.
 
     Keras 3 defaults to tensorflow (and writes that into ``~/.keras/keras.json`` on its first
-    import), whose tensors lrkit does not evaluate. If ``KERAS_BACKEND`` is unset, the config
-    file names no backend or tensorflow, and tensorflow is not installed, this sets
-    ``KERAS_BACKEND`` to the first installed of jax and torch before keras is imported. Any
-    other explicit choice (the variable, another backend in the config, keras already
-    imported) is left alone.
+    import), so without tensorflow ``import keras`` fails although jax or torch would do. If
+    ``KERAS_BACKEND`` is unset, the config file names no backend or tensorflow, and tensorflow
+    is not installed, this sets ``KERAS_BACKEND`` to the first installed of jax and torch before
+    keras is imported. With tensorflow installed, Keras' own choice stands; any other explicit
+    choice (the variable, another backend in the config, keras already imported) is left alone.
     """
     import importlib.util
     import json

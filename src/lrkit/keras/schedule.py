@@ -2,7 +2,8 @@
 
 Keras calls the schedule with ``optimizer.iterations``, the number of updates already applied,
 which is lrkit's ``t``: the first update uses ``s(0)``. The formula runs on the backend's own
-arrays, traced into the compiled train step. ``get_config`` stores the canonical spec string, so
+tensors (tensorflow, jax, torch or numpy), traced into the compiled train step (``tf.function``,
+XLA or ``jax.jit``). ``get_config`` stores the canonical spec string, so
 ``model.save(...)``/``keras.models.load_model`` and ``keras.saving.serialize_keras_object``/
 ``deserialize_keras_object`` round-trip.
 """
@@ -14,25 +15,16 @@ from typing import Any
 
 import keras
 
+from lrkit._keras_common import (
+    as_schedule,
+    schedule_from_config,
+    spec_config,
+    stateless_schedule,
+)
 from lrkit.schedules._base import Schedule
-from lrkit.spec import from_dict, parse
 
-SUPPORTED_BACKENDS = ("jax", "torch", "numpy")
-"""Backends whose native arrays lrkit evaluates (tensorflow tensors are not an lrkit family)."""
-
-
-def as_schedule(schedule: Any, owner: str = "KerasSchedule") -> Schedule:
-    """An lrkit schedule from a schedule, a spec string or a ``to_dict()`` mapping."""
-    if isinstance(schedule, Schedule):
-        return schedule
-    if isinstance(schedule, str):
-        return parse(schedule)
-    if isinstance(schedule, Mapping):
-        return from_dict(dict(schedule))
-    raise ValueError(
-        f"{owner}: schedule must be an lrkit schedule, a spec string or a dict from "
-        f"Schedule.to_dict(); got {type(schedule).__name__} {schedule!r}"
-    )
+SUPPORTED_BACKENDS = ("tensorflow", "jax", "torch", "numpy")
+"""Keras backends whose native tensors are lrkit array families."""
 
 
 @keras.saving.register_keras_serializable(package="lrkit")
@@ -47,14 +39,7 @@ class KerasSchedule(keras.optimizers.schedules.LearningRateSchedule):  # type: i
 
     def __init__(self, schedule: Schedule | str | Mapping[str, Any]) -> None:
         super().__init__()
-        s = as_schedule(schedule)
-        if s.has_state:
-            raise ValueError(
-                f"KerasSchedule: {s} contains plateau(), whose value depends on reported metrics; "
-                "a Keras LearningRateSchedule only sees the step count. Give the optimizer a "
-                "float learning rate and pass lrkit.keras.ScheduleCallback(schedule, "
-                "monitor='val_loss') to model.fit (or use keras.callbacks.ReduceLROnPlateau)"
-            )
+        s = stateless_schedule(schedule, "lrkit.keras", "keras")
         backend = keras.backend.backend()
         if backend not in SUPPORTED_BACKENDS:
             raise ValueError(
@@ -70,15 +55,11 @@ class KerasSchedule(keras.optimizers.schedules.LearningRateSchedule):  # type: i
 
     def get_config(self) -> dict[str, Any]:
         """``{"schedule": canonical spec string}``; ``from_config`` parses it back."""
-        return {"schedule": str(self.schedule)}
+        return spec_config(self.schedule)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> KerasSchedule:
-        if not isinstance(config, Mapping) or "schedule" not in config:
-            raise ValueError(
-                f"KerasSchedule.from_config: expected a dict with key 'schedule'; got {config!r}"
-            )
-        return cls(config["schedule"])
+        return cls(schedule_from_config(config))
 
     def __repr__(self) -> str:
         return f"KerasSchedule({str(self.schedule)!r})"

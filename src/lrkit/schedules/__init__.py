@@ -2,7 +2,7 @@
 
 from lrkit.schedules._base import Schedule, StatefulScheduleError
 from lrkit.schedules._registry import registry
-from lrkit.schedules.algebra import Add, Mul
+from lrkit.schedules.algebra import Add, Maximum, Minimum, Mul
 from lrkit.schedules.basic import Constant, Linear
 from lrkit.schedules.compose import Join, UntunedWarmup, Warmup, WarmupFactor
 from lrkit.schedules.cyclic import CosineRestarts, Cyclic, OneCycle
@@ -16,6 +16,7 @@ from lrkit.schedules.decay import (
     StepDecay,
 )
 from lrkit.schedules.plateau import Plateau, PlateauState
+from lrkit.schedules.retime import Shift, Staircase
 from lrkit.schedules.wsd import Wsd
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "InverseTime",
     "Join",
     "Linear",
+    "Maximum",
+    "Minimum",
     "Mul",
     "Multistep",
     "OneCycle",
@@ -36,6 +39,8 @@ __all__ = [
     "PlateauState",
     "Polynomial",
     "Schedule",
+    "Shift",
+    "Staircase",
     "StatefulScheduleError",
     "StepDecay",
     "UntunedWarmup",

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from lrkit._blocks import BLOCK, evaluate_blocks
 from lrkit._validate import WrongTypeError
-from lrkit._xp import PY, Namespace, namespace_of
+from lrkit._xp import PY, Namespace, NumpyMath, namespace_of
 
 _INF = float("inf")
 
@@ -18,6 +19,9 @@ States = Sequence[Any]
 
 class StatefulScheduleError(ValueError):
     """A schedule containing ``plateau`` was evaluated without a driver holding its state."""
+
+    if not TYPE_CHECKING:  # kept as this type by tf.function's autograph (see _validate)
+        __init__ = Exception.__init__
 
 
 SCHEDULE: dict[str, str] = {"kind": "schedule"}
@@ -31,7 +35,8 @@ class Schedule:
 
     ``t`` is the number of scheduler steps already taken (``s(0)`` is the rate of the first
     optimizer step) and may be fractional. Python numbers give a ``float``; numpy arrays give
-    float64 arrays; torch tensors give tensors on the same device; jax arrays give jax arrays.
+    float64 arrays; torch tensors give tensors on the same device; jax arrays give jax arrays;
+    TensorFlow tensors and variables give TensorFlow tensors.
     """
 
     name: ClassVar[str] = ""
@@ -41,29 +46,36 @@ class Schedule:
 
     def __call__(self, t: Any) -> Any:
         """The schedule at step ``t``: no hidden state, the same ``t`` gives the same value."""
+        if type(t) is float:  # the per-step path: one call of the specialised function
+            return self._py(t)
         if self._n_states:
-            raise StatefulScheduleError(
-                f"{self} contains plateau(), whose value depends on the metrics reported so far; "
-                "drive it with lrkit.Stepper or lrkit.torch.LRScheduler instead of calling it"
-            )
+            raise self._stateful_error()
         return self.evaluate(t, ())
+
+    def _stateful_error(self) -> StatefulScheduleError:
+        return StatefulScheduleError(
+            f"{self} contains plateau(), whose value depends on the metrics reported so far; "
+            "drive it with lrkit.Stepper or lrkit.torch.LRScheduler instead of calling it"
+        )
 
     def evaluate(self, t: Any, states: States) -> Any:
         """``s(t)`` with the given plateau states (depth-first order, see ``Stepper``).
 
-        Python and numpy steps must be finite and >= 0 (``ValueError`` otherwise); torch and
-        jax steps are not checked, so that evaluation stays traceable.
+        Python, numpy and eager TensorFlow steps must be finite and >= 0 (``ValueError``
+        otherwise); torch, jax and traced TensorFlow steps are not checked, so that evaluation
+        stays traceable.
         """
         kind = type(t)
         if kind is float or kind is int:  # the per-step path of every driver: keep it short
-            try:
-                tf = float(t)
-            except OverflowError:
-                tf = _INF
-            if not 0.0 <= tf < _INF:
-                raise ValueError(f"t must be a finite step count >= 0; got {t!r}")
-            return float(self._eval(tf, PY, states))
+            if kind is int:
+                try:
+                    t = float(t)
+                except OverflowError:
+                    t = _INF
+            return self._pys(t, states) if states else self._py(t)
         xp = namespace_of(t)
+        if type(xp) is NumpyMath and t.size > BLOCK:  # long curves: cache-sized blocks
+            return evaluate_blocks(self, t, xp, states)
         tf = xp.asfloat(t)
         xp.check(tf)
         out = self._eval(tf, xp, states)
@@ -76,6 +88,45 @@ class Schedule:
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         """The formula, on floats ``t`` of the family ``xp``. Subclasses implement it."""
         raise NotImplementedError
+
+    # --- the specialised scalar path (lrkit.schedules._scalar) ---------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        # Built on first use and kept in the instance dict: ``_py(t)`` for a float t (raises
+        # StatefulScheduleError when the tree holds plateaus) and ``_pys(t, states)``.
+        if name in ("_py", "_pys"):
+            self._specialise()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _specialise(self) -> None:
+        from lrkit.schedules._scalar import compile_scalar
+
+        try:
+            fn = compile_scalar(self)
+        except (SyntaxError, RecursionError, MemoryError):  # a tree too deep to compile
+            fn = self._generic_scalar
+        if self._n_states:
+            error = self._stateful_error
+
+            def stateless(t: float) -> float:
+                raise error()
+
+            object.__setattr__(self, "_py", stateless)
+            object.__setattr__(self, "_pys", fn)
+        else:
+            object.__setattr__(self, "_py", fn)
+            object.__setattr__(self, "_pys", lambda t, states: fn(t))
+
+    def _generic_scalar(self, t: float, states: States = ()) -> float:
+        """The generic Python path: ``_eval`` through the ``PY`` namespace."""
+        if not 0.0 <= t < _INF:
+            raise ValueError(f"t must be a finite step count >= 0; got {t!r}")
+        return float(self._eval(t, PY, states))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the compiled functions are rebuilt on first use after unpickling or deep-copying
+        return {k: v for k, v in self.__dict__.items() if k not in ("_py", "_pys")}
 
     # --- structure ---------------------------------------------------------------------------
 
@@ -177,6 +228,12 @@ class Schedule:
             )
         return sequence(self, other)
 
+    def shift(self, steps: float) -> Schedule:
+        """``lrkit.shift(self, steps)``: this schedule started ``steps`` into its curve."""
+        from lrkit.schedules.retime import Shift
+
+        return Shift(self, steps)
+
     # --- text and data -----------------------------------------------------------------------
 
     def __str__(self) -> str:
@@ -186,6 +243,12 @@ class Schedule:
 
     def __repr__(self) -> str:
         return str(self)
+
+    def _repr_html_(self) -> str:
+        """Notebook display: the spec and the curve as inline SVG (``lrkit.display``)."""
+        from lrkit.display import schedule_html
+
+        return schedule_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict; ``lrkit.from_dict`` inverts it."""

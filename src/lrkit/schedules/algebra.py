@@ -1,18 +1,36 @@
-"""Pointwise algebra: ``a * b`` and ``a + b`` (numbers become ``constant``)."""
+"""Pointwise algebra: ``a * b``, ``a + b``, ``maximum(a, b)`` and ``minimum(a, b)`` (numbers
+become ``constant``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from lrkit._xp import Namespace
+from lrkit._xp import Namespace, lift
 from lrkit.schedules._base import SCHEDULE, Schedule, States
 from lrkit.schedules._registry import register
+from lrkit.schedules._scalar import Emitter
 
 
 def _check(owner: str, name: str, value: Any) -> None:
     if not isinstance(value, Schedule):
         raise ValueError(f"{owner}: {name} must be a schedule; got {value!r}")
+
+
+def _operand(owner: str, name: str, value: Any) -> Schedule:
+    """A schedule, or a number as ``constant(number)`` (rates are never negative)."""
+    if isinstance(value, Schedule):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{owner}: {name} must be a schedule or a number; got {value!r}")
+    from lrkit.schedules.basic import Constant
+
+    try:
+        return Constant(value)
+    except ValueError:
+        raise ValueError(
+            f"{owner}: {name} must be a schedule or a finite number >= 0; got {value!r}"
+        ) from None
 
 
 class _Pointwise(Schedule):
@@ -42,11 +60,23 @@ class _Pointwise(Schedule):
     def breakpoints(self) -> tuple[float, ...]:
         return tuple(sorted(set(self.left.breakpoints()) | set(self.right.breakpoints())))
 
-    def _parts(self, t: Any, xp: Namespace, states: States) -> tuple[Any, Any]:
-        if not states:
-            return self.left._eval(t, xp, ()), self.right._eval(t, xp, ())
-        sl, sr = self._child_states(states)
-        return self.left._eval(t, xp, sl), self.right._eval(t, xp, sr)
+    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        if states:
+            sl, sr = self._child_states(states)
+        else:
+            sl = sr = ()
+        return self._combine(self.left._eval(t, xp, sl), self.right._eval(t, xp, sr), xp, t)
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        return e.tmp(self._source(e.emit(self.left, t), e.emit(self.right, t)))
+
+    def _combine(self, a: Any, b: Any, xp: Namespace, t: Any) -> Any:
+        """The operation on the two values (any array family)."""
+        raise NotImplementedError
+
+    def _source(self, a: str, b: str) -> str:
+        """The same operation as Python source, for the scalar path."""
+        raise NotImplementedError
 
 
 @register("mul")
@@ -57,9 +87,11 @@ class Mul(_Pointwise):
     left: Schedule = field(metadata=SCHEDULE)
     right: Schedule = field(metadata=SCHEDULE)
 
-    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        a, b = self._parts(t, xp, states)
+    def _combine(self, a: Any, b: Any, xp: Namespace, t: Any) -> Any:
         return a * b
+
+    def _source(self, a: str, b: str) -> str:
+        return f"{a} * {b}"
 
 
 @register("add")
@@ -70,6 +102,50 @@ class Add(_Pointwise):
     left: Schedule = field(metadata=SCHEDULE)
     right: Schedule = field(metadata=SCHEDULE)
 
-    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        a, b = self._parts(t, xp, states)
+    def _combine(self, a: Any, b: Any, xp: Namespace, t: Any) -> Any:
         return a + b
+
+    def _source(self, a: str, b: str) -> str:
+        return f"{a} + {b}"
+
+
+class _Extremum(_Pointwise):
+    """Shared by ``maximum`` and ``minimum``: a number operand becomes a constant and prints as
+    the bare number (``maximum(cosine(steps=100), 0.1)``)."""
+
+    bare_constants = True
+    keep_left = ">="
+    """Python comparison under which the left value is the result."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "left", _operand(self.name, "left", self.left))
+        object.__setattr__(self, "right", _operand(self.name, "right", self.right))
+
+    def _combine(self, a: Any, b: Any, xp: Namespace, t: Any) -> Any:
+        if xp.is_python:
+            return a if (a >= b if self.keep_left == ">=" else a <= b) else b
+        a, b = lift(xp, a, t), lift(xp, b, t)
+        return xp.where(a >= b if self.keep_left == ">=" else a <= b, a, b)
+
+    def _source(self, a: str, b: str) -> str:
+        return f"{a} if {a} {self.keep_left} {b} else {b}"
+
+
+@register("maximum")
+@dataclass(frozen=True, repr=False)
+class Maximum(_Extremum):
+    """s(t) = max(left(t), right(t))   (``maximum(s, 0.1)``: s with a floor at 0.1)"""
+
+    left: Schedule = field(metadata=SCHEDULE)
+    right: Schedule = field(metadata=SCHEDULE)
+
+
+@register("minimum")
+@dataclass(frozen=True, repr=False)
+class Minimum(_Extremum):
+    """s(t) = min(left(t), right(t))   (``minimum(s, 0.5)``: s with a ceiling at 0.5)"""
+
+    left: Schedule = field(metadata=SCHEDULE)
+    right: Schedule = field(metadata=SCHEDULE)
+
+    keep_left = "<="

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrkit import _validate as v
-from lrkit._xp import Namespace, progress
+from lrkit._xp import Namespace, affine, progress
 from lrkit.schedules._base import Schedule, States
 from lrkit.schedules._registry import register
+from lrkit.schedules._scalar import Emitter
 
 
 @register("constant")
@@ -27,6 +28,9 @@ class Constant(Schedule):
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         return self.value
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        return e.num(self.value)
 
 
 @register("linear")
@@ -48,4 +52,7 @@ class Linear(Schedule):
         return float(self.steps)
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        return self.start + (self.end - self.start) * progress(xp, t, self.steps)
+        return affine(self.start, self.end - self.start, progress(xp, t, self.steps))
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        return e.affine(self.start, self.end - self.start, e.progress(t, self.steps))

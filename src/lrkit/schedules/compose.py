@@ -10,9 +10,10 @@ from functools import partial
 from typing import Any
 
 from lrkit import _validate as v
-from lrkit._xp import PY, Namespace, pieces, progress
+from lrkit._xp import PY, Namespace, affine, pieces, progress
 from lrkit.schedules._base import SCHEDULE, SCHEDULES, Schedule, States
 from lrkit.schedules._registry import register
+from lrkit.schedules._scalar import Emitter
 
 
 def _end_of(s: Schedule) -> float | None:
@@ -84,6 +85,27 @@ class Join(Schedule):
         # float(): a Python int above 2**31 would overflow jax's int32 weak type
         return pieces(xp, t, [float(b) for b in self.boundaries], funcs)
 
+    def _emit(self, e: Emitter, t: str) -> str:
+        bounds = [float(b) for b in self.boundaries]
+        if len(self.schedules) > e.MAX_CHAIN:  # bisect, then one generated function a segment
+            segs = e.table([e.function(s) for s in self.schedules])
+            starts = e.const((0.0, *bounds))
+            i = e.tmp(f"_bisect({e.const(tuple(bounds))}, {t})")
+            args = f"{t} - {starts}[{i}], s" if e.stateful else f"{t} - {starts}[{i}]"
+            return e.tmp(f"{segs}[{i}]({args})")
+        r = e.name("r")
+        for k, seg in enumerate(self.schedules):
+            if k == 0:
+                header = f"if {t} < {e.num(bounds[0])}:" if bounds else "if True:"
+            elif k < len(bounds):
+                header = f"elif {t} < {e.num(bounds[k])}:"
+            else:
+                header = "else:"
+            with e.block(header):
+                local = t if k == 0 else e.tmp(f"{t} - {e.num(bounds[k - 1])}")
+                e.line(f"{r} = {e.emit(seg, local)}")
+        return r
+
     def _report(self, t: float, metric: float, states: States, eps: float) -> None:
         i = bisect.bisect_right(self.boundaries, t)
         st = self._child_states(states)[i]
@@ -116,7 +138,7 @@ def sequence(a: Schedule, b: Schedule) -> Join:
     return Join((*segs, b), (*bounds, end))
 
 
-_WARMUP_SHAPES = ("linear", "exponential", "cosine")
+_WARMUP_SHAPES = ("linear", "exponential", "cosine", "log")
 
 
 @register("warmup")
@@ -125,7 +147,9 @@ class Warmup(Schedule):
     """Ramps from start to p = schedule(0) over steps, then s(t) = schedule(t - steps).
 
     linear: start + (p - start) * t / steps; exponential: start * (p / start) ** (t / steps)
-    (needs start > 0); cosine: start + (p - start) * (1 - cos(pi * t / steps)) / 2.
+    (needs start > 0); cosine: start + (p - start) * (1 - cos(pi * t / steps)) / 2;
+    log: start + (p - start) * ln(1 + t) / ln(1 + steps) (DeepSpeed's WarmupLR default, whose
+    warmup_num_steps W is steps = W - 1).
     """
 
     schedule: Schedule = field(metadata=SCHEDULE)
@@ -155,6 +179,8 @@ class Warmup(Schedule):
                     f"{self.schedule} starts at {peak!r}"
                 )
             object.__setattr__(self, "_ratio", peak / self.start)
+        if self.shape == "log":
+            object.__setattr__(self, "_log_span", math.log(1.0 + float(self.steps)))
 
     @property
     def duration(self) -> float | None:
@@ -168,10 +194,35 @@ class Warmup(Schedule):
         x = progress(xp, t, self.steps)
         peak: float = self.__dict__["_peak"]
         if self.shape == "linear":
-            return self.start + (peak - self.start) * x
+            return affine(self.start, peak - self.start, x)
         if self.shape == "exponential":
             return self.start * xp.power(self.__dict__["_ratio"], x)
-        return self.start + (peak - self.start) * (0.5 - 0.5 * xp.cos(x * math.pi))
+        if self.shape == "log":
+            # ln(1 + t) / ln(1 + steps), never above 1 (XLA may divide by multiplying)
+            frac = xp.minimum(xp.log(1.0 + t) / self.__dict__["_log_span"], 1.0)
+            return affine(self.start, peak - self.start, frac)
+        return affine(self.start, peak - self.start, 0.5 - 0.5 * xp.cos(x * math.pi))
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        steps = e.num(self.steps)
+        start = e.num(self.start)
+        peak: float = self.__dict__["_peak"]
+
+        def ramp() -> str:
+            x = e.tmp(f"{t} / {steps}")  # progress(): t < steps here
+            if self.shape == "linear":
+                return e.affine(self.start, peak - self.start, x)
+            if self.shape == "exponential":
+                return f"{start} * {e.power(self.__dict__['_ratio'], x)}"
+            if self.shape == "log":
+                span = e.num(self.__dict__["_log_span"])
+                frac = e.minimum(e.tmp(f"_log(1.0 + {t}) / {span}"), "1.0")
+                return e.affine(self.start, peak - self.start, frac)
+            cos = e.tmp(f"0.5 - 0.5 * _cos({x} * {e.num(math.pi)})")
+            return e.affine(self.start, peak - self.start, cos)
+
+        return e.choose(f"{t} < {steps}", ramp,
+                        lambda: e.emit(self.schedule, e.tmp(f"{t} - {steps}")))
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         if xp is PY:
@@ -212,11 +263,20 @@ class WarmupFactor(Schedule):
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         return _factor(xp, self.shape, float(self.period), t)
 
+    def _emit(self, e: Emitter, t: str) -> str:
+        return _emit_factor(e, self.shape, float(self.period), t)
+
 
 def _factor(xp: Namespace, shape: str, period: float, t: Any) -> Any:
     if shape == "linear":
         return xp.minimum((t + 1.0) / period, 1.0)
     return 1.0 - xp.exp(-(t + 1.0) / period)
+
+
+def _emit_factor(e: Emitter, shape: str, period: float, t: str) -> str:
+    if shape == "linear":
+        return e.minimum(e.tmp(f"({t} + 1.0) / {e.num(period)}"), "1.0")
+    return e.tmp(f"1.0 - _exp(-({t} + 1.0) / {e.num(period)})")
 
 
 @register("untuned_warmup")
@@ -250,3 +310,6 @@ class UntunedWarmup(Schedule):
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         return _factor(xp, self.shape, self.__dict__["_period"], t)
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        return _emit_factor(e, self.shape, self.__dict__["_period"], t)

@@ -10,15 +10,16 @@ from lrkit import _validate as v
 from lrkit._xp import Namespace, floor_div
 from lrkit.schedules._base import Schedule, States
 from lrkit.schedules._registry import register
+from lrkit.schedules._scalar import Emitter
 
 
 @register("cosine_restarts")
 @dataclass(frozen=True, repr=False)
 class CosineRestarts(Schedule):
-    """SGDR: cosine with warm restarts; cycle i lasts period * period_mult**i.
+    """SGDR: cosine with warm restarts; cycle i lasts ``period * period_mult ** i``.
 
-    In cycle i (length L_i, local time u), peaking at start * decay**i:
-    s(t) = end + (start * decay**i - end) * (1 + cos(pi * u / L_i)) / 2.
+    In cycle i (length L_i, local time u), peaking at ``start * decay ** i``:
+    ``s(t) = end + (start * decay ** i - end) * (1 + cos(pi * u / L_i)) / 2``.
     """
 
     period: float
@@ -64,6 +65,31 @@ class CosineRestarts(Schedule):
         i, u, length = self._cycle(t, xp)
         peak = self.start * xp.power(self.decay, i) if self.decay != 1.0 else self.start
         return self.end + (peak - self.end) * (0.5 + 0.5 * xp.cos((u / length) * math.pi))
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        p, m = float(self.period), float(self.period_mult)
+        if m == 1.0:
+            i = e.floor_div(t, p)
+            u = e.tmp(f"{t} - {i} * {e.num(p)}")
+            length = e.num(p)
+        else:
+            mm, pp, lm = e.num(m - 1.0), e.num(p), e.num(math.log(m))
+            i = e.tmp(f"float(_floor(_log(1.0 + {t} * {mm} / {pp}) / {lm}))")
+            begin = "{p} * ({pw} - 1.0) / {mm}"
+            nxt = e.tmp(f"{i} + 1.0")
+            with e.block(f"if {t} >= " + begin.format(p=pp, pw=e.power(m, nxt), mm=mm) + ":"):
+                e.line(f"{i} = {i} + 1.0")
+            with e.block("else:"):
+                late = begin.format(p=pp, pw=e.power(m, i), mm=mm)  # emitted inside the else
+                e.line(f"if {t} < {late}:")
+                e.line(f"    {i} = {i} - 1.0")
+            u = e.tmp(f"{t} - " + begin.format(p=pp, pw=e.power(m, i), mm=mm))
+            length = e.tmp(f"{pp} * {e.power(m, i)}")
+        start = e.num(self.start)
+        peak = e.tmp(f"{start} * {e.power(self.decay, i)}") if self.decay != 1.0 else start
+        end = e.num(self.end)
+        cos = f"(0.5 + 0.5 * _cos(({u} / {length}) * {e.num(math.pi)}))"
+        return e.tmp(f"{end} + ({peak} - {end}) * {cos}")
 
 
 def _anneal(xp: Namespace, kind: str, a: float, b: float, pct: Any) -> Any:
@@ -152,6 +178,25 @@ class OneCycle(Schedule):
             out = val if out is None else xp.where(t <= end, val, out)
         return out
 
+    def _emit(self, e: Emitter, t: str) -> str:
+        phases = self._phases()
+        result = e.name("r")
+        begin = 0.0
+        for k, (end, a, b) in enumerate(phases):
+            last = k == len(phases) - 1
+            with e.block("else:" if last else f"{'if' if k == 0 else 'elif'} {t} <= "
+                         f"{e.num(end)}:"):
+                pct = e.tmp(f"({t} - {e.num(begin)}) / {e.num(end - begin)}")
+                e.line(f"{pct} = {pct} if {pct} <= 1.0 else 1.0")  # min(pct, 1.0)
+                if self.anneal == "cos":
+                    half = e.num((a - b) / 2.0)
+                    e.line(f"{result} = {e.num(b)} + {half} * (_cos({e.num(math.pi)} * {pct}) "
+                           "+ 1.0)")
+                else:
+                    e.line(f"{result} = {e.num(b - a)} * {pct} + {e.num(a)}")
+            begin = end
+        return result
+
 
 @register("cyclic")
 @dataclass(frozen=True, repr=False)
@@ -160,8 +205,8 @@ class Cyclic(Schedule):
 
     Up over ``half_period`` steps, down over ``down_period`` (default: half_period). With x the
     position in the cycle and r the rising fraction: s(t) = low + (high - low) * h(x) * scale,
-    h = x / r rising, (1 - x) / (1 - r) falling; scale = 1 (triangular), 0.5**cycle
-    (triangular2), gamma**t (exp_range).
+    h = x / r rising, (1 - x) / (1 - r) falling; scale = 1 (triangular), ``0.5 ** cycle``
+    (triangular2), ``gamma ** t`` (exp_range).
     """
 
     low: float
@@ -193,6 +238,9 @@ class Cyclic(Schedule):
         if xp.is_python:
             scale = u / up if u <= up else (total - u) / down
         else:
+            # In float32 past 2**24 steps q * total rounds: u may leave [0, total] (by up to
+            # ulp(t), more than a cycle past 2**40), which would give a negative rate.
+            u = xp.clip(u, 0.0, total)
             scale = xp.where(u <= up, u / up, (total - u) / down)
         height = (self.high - self.low) * scale
         if self.mode == "triangular2":
@@ -200,3 +248,18 @@ class Cyclic(Schedule):
         elif self.mode == "exp_range":
             height = height * xp.power(self.gamma, t)
         return self.low + height
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        up = float(self.half_period)
+        total = up + (up if self.down_period is None else float(self.down_period))
+        down = total - up
+        q = e.floor_div(t, total)
+        u = e.tmp(f"{t} - {q} * {e.num(total)}")
+        scale = e.tmp(f"{u} / {e.num(up)} if {u} <= {e.num(up)} else "
+                      f"({e.num(total)} - {u}) / {e.num(down)}")
+        height = e.tmp(f"{e.num(self.high - self.low)} * {scale}")
+        if self.mode == "triangular2":
+            height = e.tmp(f"{height} * {e.power(0.5, q)}")
+        elif self.mode == "exp_range":
+            height = e.tmp(f"{height} * {e.power(self.gamma, t)}")
+        return e.tmp(f"{e.num(self.low)} + {height}")

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrkit import _validate as v
-from lrkit._xp import Namespace, floor_div, indicator, progress
+from lrkit._xp import Namespace, affine, floor_div, indicator, progress
 from lrkit.schedules._base import Schedule, States
 from lrkit.schedules._registry import register
+from lrkit.schedules._scalar import Emitter
 
 
 @register("step_decay")
@@ -31,6 +32,10 @@ class StepDecay(Schedule):
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         return self.start * xp.power(self.gamma, floor_div(xp, t, self.step_size))
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        p = e.power(self.gamma, e.floor_div(t, self.step_size))
+        return e.tmp(f"{e.num(self.start)} * {p}")
 
 
 @register("multistep")
@@ -63,6 +68,10 @@ class Multistep(Schedule):
         for m in self.milestones[1:]:
             n = n + indicator(xp, t >= float(m), t)
         return self.start * xp.power(self.gamma, n)
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        ms = e.const(self.milestones)
+        return e.tmp(f"{e.num(self.start)} * {e.num(self.gamma)} ** _bisect({ms}, {t})")
 
 
 @register("exponential")
@@ -106,58 +115,104 @@ class Exponential(Schedule):
             return xp.maximum(out, self.end)
         return xp.minimum(out, self.end)
 
+    def _emit(self, e: Emitter, t: str) -> str:
+        if self.start == 0.0 or self.gamma == 1.0:
+            return e.num(self.start)
+        k = e.floor_div(t, self.every) if self.staircase else e.tmp(f"{t} / {e.num(self.every)}")
+        if self.end is not None and self.end > 0.0 and self.gamma > 1.0:
+            top = math.log(self.end / self.start) / math.log(self.gamma) + 1.0
+            k = e.minimum(k, e.num(top))
+        out = e.tmp(f"{e.num(self.start)} * {e.power(self.gamma, k)}")
+        if self.end is None:
+            return out
+        if self.gamma < 1.0:
+            return e.maximum(out, e.num(self.end))
+        return e.minimum(out, e.num(self.end))
+
 
 @register("polynomial")
 @dataclass(frozen=True, repr=False)
 class Polynomial(Schedule):
-    """s(t) = (start - end) * (1 - min(t, steps) / steps) ** power + end"""
+    """s(t) = (start - end) * (1 - x ** k_decay) ** power + end,   x = min(t, steps) / steps
+
+    ``k_decay`` is timm's ``--lr-k-decay`` (1: the usual polynomial decay).
+    """
 
     steps: float
     power: float = 1.0
     start: float = 1.0
     end: float = 0.0
+    k_decay: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", v.steps("polynomial", "steps", self.steps))
         object.__setattr__(self, "power", v.positive("polynomial", "power", self.power))
         object.__setattr__(self, "start", v.rate("polynomial", "start", self.start))
         object.__setattr__(self, "end", v.rate("polynomial", "end", self.end))
+        object.__setattr__(self, "k_decay", v.positive("polynomial", "k_decay", self.k_decay))
 
     @property
     def duration(self) -> float:
         return float(self.steps)
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        frac = 1.0 - progress(xp, t, self.steps)
-        return (self.start - self.end) * frac**self.power + self.end
+        x = progress(xp, t, self.steps)
+        if self.k_decay != 1.0:
+            x = x**self.k_decay
+        return affine(self.end, self.start - self.end, (1.0 - x) ** self.power)
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        x = e.progress(t, self.steps)
+        if self.k_decay != 1.0:
+            x = e.tmp(f"{x} ** {e.num(self.k_decay)}")
+        y = e.tmp(f"(1.0 - {x}) ** {e.num(self.power)}")
+        return e.affine(self.end, self.start - self.end, y)
 
 
 @register("cosine")
 @dataclass(frozen=True, repr=False)
 class Cosine(Schedule):
-    """s(t) = end + (start - end) * ((1 + cos(pi * min(t, steps) / steps)) / 2) ** exponent"""
+    """s(t) = end + (start - end) * ((1 + cos(pi * x ** k_decay)) / 2) ** exponent,
+    x = min(t, steps) / steps
+
+    ``exponent`` is optax's cosine_decay_schedule exponent; ``k_decay`` is timm's
+    ``--lr-k-decay`` (both 1: the usual cosine annealing).
+    """
 
     steps: float
     start: float = 1.0
     end: float = 0.0
     exponent: float = 1.0
+    k_decay: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", v.steps("cosine", "steps", self.steps))
         object.__setattr__(self, "start", v.rate("cosine", "start", self.start))
         object.__setattr__(self, "end", v.rate("cosine", "end", self.end))
         object.__setattr__(self, "exponent", v.positive("cosine", "exponent", self.exponent))
+        object.__setattr__(self, "k_decay", v.positive("cosine", "k_decay", self.k_decay))
 
     @property
     def duration(self) -> float:
         return float(self.steps)
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
-        x = progress(xp, t, self.steps) * math.pi
-        c = 0.5 + 0.5 * xp.cos(x)
+        x = progress(xp, t, self.steps)
+        if self.k_decay != 1.0:
+            x = x**self.k_decay
+        c = 0.5 + 0.5 * xp.cos(x * math.pi)
         if self.exponent != 1.0:
             c = xp.maximum(c, 0.0) ** self.exponent
-        return self.end + (self.start - self.end) * c
+        return affine(self.end, self.start - self.end, c)
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        x = e.progress(t, self.steps)
+        if self.k_decay != 1.0:
+            x = e.tmp(f"{x} ** {e.num(self.k_decay)}")
+        c = e.tmp(f"0.5 + 0.5 * _cos({x} * {e.num(math.pi)})")
+        if self.exponent != 1.0:
+            c = e.tmp(f"{e.maximum(c, '0.0')} ** {e.num(self.exponent)}")
+        return e.affine(self.end, self.start - self.end, c)
 
 
 @register("inverse_sqrt")
@@ -175,6 +230,9 @@ class InverseSqrt(Schedule):
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         return self.start / xp.sqrt(1.0 + t / float(self.timescale))
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        return e.tmp(f"{e.num(self.start)} / _sqrt(1.0 + {t} / {e.num(self.timescale)})")
 
 
 @register("inverse_time")
@@ -200,3 +258,7 @@ class InverseTime(Schedule):
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         p = floor_div(xp, t, self.steps) if self.staircase else t / float(self.steps)
         return self.start / (1.0 + self.rate * p)
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        p = e.floor_div(t, self.steps) if self.staircase else e.tmp(f"{t} / {e.num(self.steps)}")
+        return e.tmp(f"{e.num(self.start)} / (1.0 + {e.num(self.rate)} * {p})")

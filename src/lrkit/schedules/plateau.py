@@ -16,6 +16,7 @@ from lrkit import _validate as v
 from lrkit._xp import Namespace
 from lrkit.schedules._base import Schedule, StatefulScheduleError, States
 from lrkit.schedules._registry import register
+from lrkit.schedules._scalar import Emitter
 
 
 @dataclass
@@ -103,6 +104,13 @@ class Plateau(Schedule):
             )
         state: PlateauState = states[0]
         return self.value_after(state.reductions)
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        index = e.state
+        e.states(self)  # claims this plateau's state
+        v = e.tmp(f"{e.num(self.start)} * {e.num(self.factor)} ** s[{index}].reductions")
+        low = e.num(self.min_value)
+        return e.tmp(f"{low} if {low} > {v} else {v}")  # max(v, min_value)
 
     def is_better(self, metric: float, best: float) -> bool:
         """torch's rule: rel/min a < best*(1-th); abs/min a < best-th; max mirrored."""

@@ -10,8 +10,17 @@ from lrkit import _validate as v
 from lrkit._xp import Namespace
 from lrkit.schedules._base import Schedule, States
 from lrkit.schedules._registry import register
+from lrkit.schedules._scalar import Emitter
 
 _SHAPES = ("linear", "cosine", "1-sqrt")
+_DECAY_SHAPES = (*_SHAPES, "exp")
+
+
+_RISE_CODE = {"linear": "{p}", "cosine": "0.5 - 0.5 * _cos({pi} * {p})",
+              "1-sqrt": "1.0 - _sqrt(1.0 - {p})"}
+_FALL_CODE = {"linear": "1.0 - {p}", "cosine": "0.5 + 0.5 * _cos({pi} * {p})",
+              "exp": "(0.5 ** {p} - 0.5) / 0.5", "1-sqrt": "1.0 - _sqrt({p})"}
+"""_rise and _fall as the scalar path's source (the same operations)."""
 
 
 def _rise(xp: Namespace, shape: str, p: Any) -> Any:
@@ -29,6 +38,8 @@ def _fall(xp: Namespace, shape: str, p: Any) -> Any:
         return 1.0 - p
     if shape == "cosine":
         return 0.5 + 0.5 * xp.cos(math.pi * p)
+    if shape == "exp":  # Megatron's exponential anneal, 2 * 0.5 ** p - 1
+        return (xp.power(0.5, p) - 0.5) / 0.5
     return 1.0 - xp.sqrt(p)
 
 
@@ -38,8 +49,9 @@ class Wsd(Schedule):
     """Warmup-stable-decay (peak 1): up over warmup, 1 for stable, down to end over decay.
 
     Ramps start + (1 - start) * f(p) and end + (1 - end) * g(p), p the phase's progress;
-    f = p, (1 - cos(pi p)) / 2 or 1 - sqrt(1 - p); g = 1 - p, (1 + cos(pi p)) / 2 or
-    1 - sqrt(p) (shapes linear, cosine, 1-sqrt, as Hugging Face's get_wsd_schedule).
+    f = p, (1 - cos(pi p)) / 2 or 1 - sqrt(1 - p); g = 1 - p, (1 + cos(pi p)) / 2,
+    1 - sqrt(p) (shapes linear, cosine, 1-sqrt, as Hugging Face's get_wsd_schedule) or
+    (0.5 ** p - 0.5) / 0.5 (decay_shape "exp", Megatron's exponential anneal).
     """
 
     warmup: float
@@ -64,7 +76,7 @@ class Wsd(Schedule):
         object.__setattr__(self, "end", v.rate(n, "end", self.end))
         ws = v.choice(n, "warmup_shape", self.warmup_shape, _SHAPES)
         object.__setattr__(self, "warmup_shape", ws)
-        ds = v.choice(n, "decay_shape", self.decay_shape, _SHAPES)
+        ds = v.choice(n, "decay_shape", self.decay_shape, _DECAY_SHAPES)
         object.__setattr__(self, "decay_shape", ds)
 
     @property
@@ -99,3 +111,21 @@ class Wsd(Schedule):
             up = self.start + (1.0 - self.start) * _rise(xp, self.warmup_shape, p)
             out = xp.where(t < w, up, out)
         return out
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        w, s, d = float(self.warmup), float(self.stable), float(self.decay)
+        b = w + s
+        r = e.name("r")
+        pi = e.num(math.pi)
+        with e.block(f"if {t} < {e.num(w)}:"):
+            f = _RISE_CODE[self.warmup_shape].format(p=e.tmp(f"{t} / {e.num(w)}"), pi=pi)
+            e.line(f"{r} = {e.num(self.start)} + {e.num(1.0 - self.start)} * ({f})")
+        with e.block(f"elif {t} < {e.num(b)}:"):
+            e.line(f"{r} = 1.0")
+        with e.block(f"elif {t} < {e.num(b + d)}:"):
+            p = e.tmp(f"({t} - {e.num(b)}) / {e.num(d)}")
+            g = _FALL_CODE[self.decay_shape].format(p=p, pi=pi)
+            e.line(f"{r} = {e.num(self.end)} + {e.num(1.0 - self.end)} * ({g})")
+        with e.block("else:"):
+            e.line(f"{r} = {e.num(self.end)}")
+        return r

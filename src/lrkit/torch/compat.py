@@ -30,6 +30,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lrkit import SpecMismatchWarning
+from lrkit._format import FORMAT_VERSION, check_format
 
 __all__ = ["GradualWarmupScheduler"]
 
@@ -232,8 +233,8 @@ class GradualWarmupScheduler(_LRScheduler):
 
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Plain data: the step, the settings, the base rates and the after_scheduler's own
-        ``state_dict()`` (never the object itself)."""
+        """Plain data: the step, the settings, the base rates, the after_scheduler's own
+        ``state_dict()`` (never the object itself) and the format version."""
         after = self.after_scheduler
         return {
             "count": self.count,
@@ -243,11 +244,15 @@ class GradualWarmupScheduler(_LRScheduler):
             "after_scheduler_type": None if after is None else type(after).__name__,
             "after_scheduler": None if after is None else after.state_dict(),
             "last_lr": [float(v) for v in self._last_lr],
+            "format_version": FORMAT_VERSION,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore a ``state_dict()`` and write the restored step's rates into the groups."""
+        """Restore a ``state_dict()`` (of any lrkit up to this one; a newer format is a
+        ``ValueError``) and write the restored step's rates into the groups."""
         what = "GradualWarmupScheduler.load_state_dict"
+        if isinstance(state_dict, dict):  # a newer format may hold other keys: its version first
+            check_format(what, state_dict)
         if not isinstance(state_dict, dict) or "count" not in state_dict:
             raise ValueError(
                 f"{what}: expected a dict made by GradualWarmupScheduler.state_dict(); got "

@@ -220,7 +220,7 @@ def scale_lr(
     ``linear`` (Goyal et al. 2017): ``base_lr * batch_size / base_batch_size``.
     ``sqrt`` (Krizhevsky 2014; Hoffer et al. 2017):
     ``base_lr * sqrt(batch_size / base_batch_size)``.
-    Pair it with a warmup (``lk.warmup``) and, for very large batches, :class:`LARS`.
+    Pair it with a warmup (``lk.warmup``) and, for very large batches, ``LARS``.
     """
     if not _is_real(base_lr) or not (math.isfinite(base_lr) and base_lr >= 0):
         raise ValueError(f"scale_lr: base_lr must be a finite number >= 0; got {base_lr!r}")

@@ -1,12 +1,14 @@
-"""``LRScheduler``: any lrkit schedule as a real ``torch.optim.lr_scheduler.LRScheduler``.
+"""``LRScheduler``: lrkit schedules as a real ``torch.optim.lr_scheduler.LRScheduler``.
 
-Per param group ``i`` and step count ``n`` (``t = n`` or ``n / steps_per_epoch``)::
+Per param group ``i``, with its schedule ``s_i`` (one schedule for every group, or one each)
+and step count ``n`` (``t = n`` or ``n / steps_per_epoch``)::
 
-    relative:  group["lr"] = group["initial_lr"] * s(t)
-    absolute:  group["lr"] = s(t)
+    relative:  group["lr"] = group["initial_lr"] * s_i(t)
+    absolute:  group["lr"] = s_i(t)
 
-The one step counter and every plateau's state live in :class:`lrkit.Stepper`; the rate is
-always computed in closed form from the count, never from the previous rate.
+The scheduler owns the one step counter and every plateau's state; the rate is always computed
+in closed form from the count, never from the previous rate. Each step evaluates every distinct
+schedule once, through its specialised scalar path, and writes the groups.
 
 Construction. torch's ``LRScheduler.__init__`` calls ``self.step()`` once ("steps in the
 constructor"). That call arrives before this class has finished its own ``__init__`` and is
@@ -19,25 +21,33 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from lrkit import Schedule, SpecMismatchWarning, Stepper, parse
+from lrkit import Schedule, SpecMismatchWarning, parse
 from lrkit import _validate as v
+from lrkit._format import FORMAT_VERSION, check_format
+from lrkit._silence import MetricWatch
+from lrkit.schedules.plateau import PlateauState
 
 __all__ = ["LRScheduler"]
 
 Mode = Literal["relative", "absolute"]
-HyperparamSpec = Schedule | str | tuple[Schedule | str, str]
+ScheduleLike = Schedule | str
+HyperparamSpec = ScheduleLike | tuple[ScheduleLike, str] | list[Any]
 
 #: torch's ReduceLROnPlateau ignores a reduction smaller than this, in absolute (lr) units.
 TORCH_PLATEAU_EPS = 1e-8
 
 _MODES = ("relative", "absolute")
+_PAIR = (
+    "a schedule, a spec string, a (schedule, mode) pair or a [schedule, mode] list (as YAML "
+    "and Hydra write it; mode 'relative' or 'absolute')"
+)
 
 
 def _as_schedule(owner: str, schedule: Any) -> Schedule:
@@ -65,114 +75,22 @@ def _scalar(value: Any) -> float:
     return float(value.item()) if isinstance(value, Tensor) else float(value)
 
 
-class _Track:
-    """One scheduled hyperparameter (``lr``, ``momentum``, ``weight_decay``...) of every group.
+def _is_pair(entry: Any) -> bool:
+    """``(schedule, mode)`` (a tuple is always the pair) or ``[schedule, mode]`` (a list of two
+    whose second item is a mode name; any other list is one entry per param group)."""
+    if isinstance(entry, tuple):
+        return True
+    return (_sequence(entry) and len(entry) == 2 and isinstance(entry[1], str)
+            and entry[1] in _MODES)
 
-    ``momentum`` on a group without a ``momentum`` key but with ``betas`` (Adam, AdamW, NAdam,
-    RAdam...) drives ``betas[0]``, as torch's OneCycleLR and CyclicLR do.
-    """
 
-    __slots__ = ("bases", "eps", "mode", "name", "per_group", "schedule", "spec", "steppers",
-                 "steps_per_epoch", "writers")
+def _sequence(entry: Any) -> bool:
+    """A list/tuple (or an OmegaConf ListConfig) that is not a spec string."""
+    return (isinstance(entry, Sequence) and not isinstance(entry, str | bytes)) or (
+        type(entry).__name__ == "ListConfig")
 
-    def __init__(self, name: str, schedule: Schedule, mode: Mode,
-                 steps_per_epoch: int | None) -> None:
-        self.name = name
-        self.schedule = schedule
-        self.mode = mode
-        self.steps_per_epoch = steps_per_epoch
-        self.spec = str(schedule)
-        # Relative plateaus compare reductions against torch's eps in absolute units, which
-        # differs per group (eps / initial value): such a schedule gets one Stepper per group.
-        # Otherwise one Stepper serves every group.
-        self.per_group = schedule.has_state and mode == "relative"
-        self.steppers: list[Stepper] = [Stepper(schedule, steps_per_epoch)]
-        self.bases: list[float] = []
-        self.eps: list[float] = []
-        self.writers: list[_Writer] = []
 
-    # -- groups -------------------------------------------------------------------------
-    def adopt(self, group: dict[str, Any], index: int) -> None:
-        """Start scheduling ``group``: record its initial value, pick where values go."""
-        writer = _Writer.for_group(self.name, group, index)
-        if self.mode == "relative":
-            initial_key = f"initial_{self.name}"
-            current = writer.read(group)
-            if isinstance(current, Tensor):
-                current = current.clone()
-            group.setdefault(initial_key, current)
-            base = _scalar(group[initial_key])
-        else:
-            base = 1.0
-        self.writers.append(writer)
-        self.bases.append(base)
-        self.eps.append(TORCH_PLATEAU_EPS / base if base > 0 else math.inf)
-        if self.per_group and len(self.bases) > len(self.steppers):
-            clone = Stepper(self.schedule, self.steps_per_epoch)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", SpecMismatchWarning)
-                clone.load_state_dict(self.steppers[0].state_dict())
-            self.steppers.append(clone)
-
-    # -- driving ------------------------------------------------------------------------
-    @property
-    def count(self) -> int:
-        return self.steppers[0].count
-
-    def report(self, metric: float) -> None:
-        if self.per_group:
-            for stepper, eps in zip(self.steppers, self.eps, strict=True):
-                stepper.report(metric, eps)
-        else:  # absolute mode: torch's eps applies to the value itself
-            self.steppers[0].report(metric, TORCH_PLATEAU_EPS)
-
-    def values(self) -> list[float]:
-        """The value for every group at the current count."""
-        if self.per_group:
-            return [b * s.value() for b, s in zip(self.bases, self.steppers, strict=True)]
-        shared = self.steppers[0].value()
-        return [b * shared for b in self.bases]
-
-    def write(self, groups: list[dict[str, Any]], values: list[float]) -> None:
-        for writer, group, value in zip(self.writers, groups, values, strict=True):
-            writer.write(group, value)
-
-    # -- state --------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "spec": self.spec,
-            "mode": self.mode,
-            "bases": list(self.bases),
-            "plateaus": [s.state_dict()["plateaus"] for s in self.steppers],
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any], count: int, what: str) -> None:
-        saved_spec = state.get("spec")
-        if saved_spec != self.spec or state.get("mode") != self.mode:
-            warnings.warn(
-                f"{what}: loading a state saved for schedule {saved_spec!r} "
-                f"(mode={state.get('mode')!r}) into a scheduler for {self.spec!r} "
-                f"(mode={self.mode!r}); the step count is restored, plateau state only if the "
-                "number of plateaus matches",
-                SpecMismatchWarning,
-                stacklevel=4,
-            )
-        bases = [float(b) for b in state.get("bases", self.bases)]
-        if len(bases) != len(self.bases):
-            raise ValueError(
-                f"{what}: the state holds {len(bases)} param group(s) but the optimizer has "
-                f"{len(self.bases)}; allowed: the same param groups as when it was saved"
-            )
-        if state.get("mode") == self.mode:
-            self.bases = bases
-            self.eps = [TORCH_PLATEAU_EPS / b if b > 0 else math.inf for b in bases]
-        plateaus = list(state.get("plateaus") or [[]])
-        for i, stepper in enumerate(self.steppers):
-            saved = plateaus[i] if i < len(plateaus) else plateaus[0]
-            with warnings.catch_warnings():
-                if i > 0:
-                    warnings.simplefilter("ignore", SpecMismatchWarning)
-                stepper.load_state_dict({"count": count, "spec": self.spec, "plateaus": saved})
+# --- writing one setting of one group ------------------------------------------------------------
 
 
 class _Writer:
@@ -202,14 +120,13 @@ class _Writer:
         return value if self.index is None else value[self.index]
 
     def write(self, group: dict[str, Any], value: float) -> None:
+        current = group[self.key]
         if self.index is None:
-            current = group[self.key]
             if isinstance(current, Tensor):
                 current.fill_(value)
             else:
                 group[self.key] = value
             return
-        current = group[self.key]
         item = current[self.index]
         if isinstance(item, Tensor):
             item.fill_(value)
@@ -219,27 +136,187 @@ class _Writer:
             group[self.key] = type(current)(seq)
 
 
+# --- one scheduled value of one group -------------------------------------------------------------
+
+
+class _Lane:
+    """One scheduled setting (``lr``, ``momentum``...) of one param group: its schedule, mode,
+    base value (``initial_<name>`` in relative mode, else 1), plateau states and torch's
+    plateau eps in schedule units."""
+
+    __slots__ = ("base", "eps", "index", "mode", "schedule", "spec", "states", "writer")
+
+    def __init__(self, index: int, schedule: Schedule, mode: Mode, writer: _Writer,
+                 base: float) -> None:
+        self.index = index
+        self.schedule = schedule
+        self.spec = str(schedule)
+        self.mode = mode
+        self.writer = writer
+        self.states: list[PlateauState] = schedule._initial_states()
+        self.base = base
+        self.eps = 0.0
+        self.set_base(base)
+
+    def set_base(self, base: float) -> None:
+        self.base = base
+        # Relative plateaus compare reductions against torch's eps in absolute units:
+        # eps / base in schedule units (absolute mode: base 1).
+        self.eps = TORCH_PLATEAU_EPS / base if base > 0 else math.inf
+
+
+class _Track:
+    """One hyperparameter across the param groups: what was asked for (one entry for every
+    group, or one per group) and the lanes built from it."""
+
+    __slots__ = ("entries", "lanes", "name", "per_group")
+
+    def __init__(self, name: str, entries: list[tuple[Schedule, Mode]], per_group: bool) -> None:
+        self.name = name
+        self.entries = entries
+        self.per_group = per_group
+        self.lanes: list[_Lane] = []
+
+    def entry(self, index: int, n_groups: int) -> tuple[Schedule, Mode]:
+        if not self.per_group:
+            return self.entries[0]
+        if index >= len(self.entries):
+            what = "schedule" if self.name == "lr" else f"hyperparams[{self.name!r}]"
+            raise ValueError(
+                f"LRScheduler: the optimizer now has {n_groups} param groups but the {what} list "
+                f"has {len(self.entries)} entries, one per group; build the scheduler after "
+                "adding every group, or give one schedule for all groups"
+            )
+        return self.entries[index]
+
+    def adopt(self, group: dict[str, Any], index: int, n_groups: int) -> None:
+        schedule, mode = self.entry(index, n_groups)
+        writer = _Writer.for_group(self.name, group, index)
+        base = 1.0
+        if mode == "relative":
+            initial_key = f"initial_{self.name}"
+            current = writer.read(group)
+            if isinstance(current, Tensor):
+                current = current.clone()
+            group.setdefault(initial_key, current)
+            base = _scalar(group[initial_key])
+        self.lanes.append(_Lane(index, schedule, mode, writer, base))
+
+    @property
+    def specs(self) -> str | list[str]:
+        return [ln.spec for ln in self.lanes] if self.per_group else str(self.entries[0][0])
+
+    @property
+    def modes(self) -> str | list[str]:
+        return [ln.mode for ln in self.lanes] if self.per_group else self.entries[0][1]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "spec": self.specs,
+            "mode": self.modes,
+            "bases": [ln.base for ln in self.lanes],
+            "plateaus": [[p.to_dict() for p in ln.states] for ln in self.lanes],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any], what: str) -> None:
+        """Bases and plateau states (``state`` in the format of ``state_dict`` above, or of lrkit
+        0.1, whose ``spec``/``mode`` were strings and ``plateaus`` one shared list)."""
+        n = len(self.lanes)
+        specs, modes = state.get("spec"), state.get("mode")
+        saved_specs = list(specs) if isinstance(specs, list) else [specs] * n
+        saved_modes = list(modes) if isinstance(modes, list) else [modes] * n
+        if len(saved_specs) != n or len(saved_modes) != n:
+            raise ValueError(
+                f"{what}: the state schedules {len(saved_specs)} param group(s) for "
+                f"{self.name!r} but the optimizer has {n}; allowed: the same param groups as "
+                "when it was saved"
+            )
+        for i, (lane, spec, mode) in enumerate(zip(self.lanes, saved_specs, saved_modes,
+                                                   strict=True)):
+            if spec != lane.spec or mode != lane.mode:
+                where = "" if n == 1 else f" (param group {i})"
+                warnings.warn(
+                    f"{what}: loading a state saved for schedule {spec!r} (mode={mode!r}) into a "
+                    f"scheduler for {lane.spec!r} (mode={lane.mode!r}){where}; the step count is "
+                    "restored, plateau state only if the number of plateaus matches",
+                    SpecMismatchWarning,
+                    stacklevel=4,
+                )
+                if not self.per_group:
+                    break
+        bases = [float(b) for b in state.get("bases", [ln.base for ln in self.lanes])]
+        if len(bases) != n:
+            raise ValueError(
+                f"{what}: the state holds {len(bases)} param group(s) but the optimizer has "
+                f"{n}; allowed: the same param groups as when it was saved"
+            )
+        plateaus = list(state.get("plateaus") or [[]])
+        for i, (lane, base, mode) in enumerate(zip(self.lanes, bases, saved_modes,
+                                                   strict=True)):
+            if mode == lane.mode:
+                lane.set_base(base)
+            saved = plateaus[i] if i < len(plateaus) else plateaus[0]
+            if len(saved) == len(lane.states):
+                lane.states = [PlateauState.from_dict(p) for p in saved]
+            elif saved or lane.states:
+                warnings.warn(
+                    f"{what}: the saved state holds {len(saved)} plateau state(s) but the "
+                    f"schedule {lane.spec} has {len(lane.states)}; its plateau states were reset",
+                    SpecMismatchWarning,
+                    stacklevel=4,
+                )
+                lane.states = lane.schedule._initial_states()
+
+
+# --- the evaluation plan: each distinct schedule once per step ----------------------------------
+
+Unit = tuple[Callable[..., float], "list[PlateauState] | None", list[_Lane]]
+"""One evaluation per step: the specialised scalar path ``fn(t)`` (or ``fn(t, states)`` for a
+lane with plateau states) and the lanes that take its value (a stateless schedule shared by
+several groups is evaluated once)."""
+
+
+def _plan(lanes: list[_Lane]) -> list[Unit]:
+    units: list[Unit] = []
+    shared: dict[int, list[_Lane]] = {}
+    for lane in lanes:
+        s = lane.schedule
+        if s.has_state:
+            units.append((s._pys, lane.states, [lane]))
+        elif id(s) in shared:
+            shared[id(s)].append(lane)
+        else:
+            shared[id(s)] = targets = [lane]
+            units.append((s._py, None, targets))
+    return units
+
+
 class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
-    """Drives an optimizer's learning rate (and optionally other hyperparameters) with an
-    lrkit schedule. See the module docstring for the formulas.
+    """Drives an optimizer's learning rate (and optionally other hyperparameters) with lrkit
+    schedules. See the module docstring for the formulas.
 
     Args:
         optimizer: the optimizer whose param groups are scheduled.
-        schedule: an lrkit schedule (or its spec string).
+        schedule: an lrkit schedule or its spec string, for every param group; or a list with
+            one per param group (as torch's ``LambdaLR`` takes a list of functions).
         mode: ``"relative"`` multiplies each group's ``initial_lr`` (recorded on first sight,
-            like torch does, so per-group ratios are kept); ``"absolute"`` sets every group's
-            lr to ``s(t)``.
-        steps_per_epoch: when given, the schedule is written in epochs and stepped every
+            like torch does, so per-group ratios are kept); ``"absolute"`` sets each group's lr
+            to its schedule's value.
+        steps_per_epoch: when given, the schedules are written in epochs and stepped every
             iteration: ``t = count / steps_per_epoch``.
         hyperparams: other group settings that follow schedules, e.g.
-            ``{"momentum": lk.one_cycle(...), "weight_decay": (lk.cosine(100), "relative")}``.
-            A bare schedule sets the value directly (absolute); a ``(schedule, mode)`` pair
-            picks the mode (relative multiplies ``group["initial_<name>"]``). ``"momentum"``
-            drives ``betas[0]`` on Adam-family groups.
+            ``{"momentum": lk.one_cycle(...), "weight_decay": ("cosine(steps=100)",
+            "relative")}``. A bare schedule sets the value directly (absolute); a
+            ``(schedule, mode)`` pair, or a ``[schedule, mode]`` list as YAML writes it, picks
+            the mode (relative multiplies ``group["initial_<name>"]``). A list of such entries,
+            one per param group, schedules each group on its own. ``"momentum"`` drives
+            ``betas[0]`` on Adam-family groups.
 
     ``step(metric=None)`` reports ``metric`` (if given) to every plateau in the schedules, then
     advances one step. ``report(metric)`` reports without advancing. Plateaus follow torch's
     ReduceLROnPlateau exactly, including its ``eps=1e-8`` measured on each group's absolute lr.
+    A schedule with a plateau that hears no metric for a long stretch warns once
+    (``lrkit.NoMetricWarning``).
     """
 
     _ready: bool = False
@@ -248,7 +325,7 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
     def __init__(
         self,
         optimizer: Optimizer,
-        schedule: Schedule | str,
+        schedule: ScheduleLike | Sequence[ScheduleLike],
         mode: Mode = "relative",
         steps_per_epoch: int | None = None,
         *,
@@ -259,7 +336,6 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
                 f"LRScheduler: optimizer must be a torch.optim.Optimizer; got "
                 f"{type(optimizer).__name__}"
             )
-        self.schedule = _as_schedule("LRScheduler: schedule", schedule)
         self.mode: Mode = _check_mode("LRScheduler: mode", mode)
         if steps_per_epoch is not None and (not _is_integer(steps_per_epoch)
                                             or steps_per_epoch < 1):
@@ -268,11 +344,23 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
                 f"{steps_per_epoch!r}"
             )
         self.steps_per_epoch = None if steps_per_epoch is None else int(steps_per_epoch)
-        self._tracks: list[_Track] = [_Track("lr", self.schedule, self.mode, steps_per_epoch)]
+        n_groups = len(optimizer.param_groups)
+        lr_track = self._lr_track(schedule, n_groups)
+        self.schedule: Schedule | tuple[Schedule, ...] = (
+            tuple(s for s, _ in lr_track.entries) if lr_track.per_group
+            else lr_track.entries[0][0])
+        self._tracks: list[_Track] = [lr_track]
         for name, entry in (hyperparams or {}).items():
-            self._tracks.append(self._hyper_track(name, entry))
-        self._has_hyperparams = len(self._tracks) > 1
+            self._tracks.append(self._hyper_track(name, entry, n_groups))
+        self._count = 0
         self._n_groups = 0
+        self._units: list[Unit] = []
+        self._hyper_units: list[Unit] = []
+        self._shared: Unit | None = None
+        self._bases: list[float] = []
+        self._stateful = any(s.has_state for t in self._tracks for s, _ in t.entries)
+        self._watch = MetricWatch("LRScheduler", self._specs_text(), self._stateful,
+                                  self.steps_per_epoch)
         # torch's __init__ records group["initial_lr"], patches optimizer.step and calls
         # self.step() once; that call returns early because self._ready is still False.
         super().__init__(optimizer)
@@ -281,23 +369,85 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         self._step_count = 1  # what torch's constructor step leaves
         self._apply()
 
-    def _hyper_track(self, name: Any, entry: Any) -> _Track:
+    # -- construction -----------------------------------------------------------------------
+    def _lr_track(self, schedule: Any, n_groups: int) -> _Track:
+        if _sequence(schedule):
+            items = list(schedule)
+            if len(items) != n_groups:
+                raise ValueError(
+                    f"LRScheduler: schedule is a list of {len(items)} schedules but the optimizer "
+                    f"has {n_groups} param groups; allowed: one schedule for every group, or a "
+                    "list with exactly one per param group"
+                )
+            entries = [(_as_schedule(f"LRScheduler: schedule[{i}]", s), self.mode)
+                       for i, s in enumerate(items)]
+            return _Track("lr", entries, per_group=True)
+        return _Track("lr", [(_as_schedule("LRScheduler: schedule", schedule), self.mode)],
+                      per_group=False)
+
+    def _hyper_track(self, name: Any, entry: Any, n_groups: int) -> _Track:
         if not isinstance(name, str) or name in ("lr", "params") or name.startswith("initial_"):
             raise ValueError(
                 f"LRScheduler: hyperparams keys must name a param-group setting other than "
                 f"'lr' and 'params'; got {name!r}"
             )
-        mode: Any = "absolute"
-        if isinstance(entry, tuple):
-            if len(entry) != 2:
+        owner = f"LRScheduler: hyperparams[{name!r}]"
+        if _sequence(entry) and not _is_pair(entry):
+            items = list(entry)
+            if len(items) != n_groups:
                 raise ValueError(
-                    f"LRScheduler: hyperparams[{name!r}] must be a schedule or a "
-                    f"(schedule, mode) pair; got {entry!r}"
+                    f"{owner} must be {_PAIR}, or a list with one of those per param group; got "
+                    f"a list of {len(items)} for {n_groups} param groups: {entry!r}"
                 )
-            entry, mode = entry
-        schedule = _as_schedule(f"LRScheduler: hyperparams[{name!r}]", entry)
-        mode = _check_mode(f"LRScheduler: the mode of hyperparams[{name!r}]", mode)
-        return _Track(name, schedule, mode, self.steps_per_epoch)
+            entries = [self._hyper_entry(f"{owner}[{i}]", x) for i, x in enumerate(items)]
+            return _Track(name, entries, per_group=True)
+        return _Track(name, [self._hyper_entry(owner, entry)], per_group=False)
+
+    @staticmethod
+    def _hyper_entry(owner: str, entry: Any) -> tuple[Schedule, Mode]:
+        mode: Any = "absolute"
+        if _sequence(entry):
+            items = list(entry)
+            if len(items) != 2:
+                raise ValueError(f"{owner} must be {_PAIR}; got {entry!r}")
+            entry, mode = items
+            mode = _check_mode(f"{owner}: the mode of the pair [schedule, mode]", mode)
+        elif not isinstance(entry, Schedule | str):
+            raise ValueError(f"{owner} must be {_PAIR}; got {type(entry).__name__} {entry!r}")
+        if isinstance(entry, str) and entry.strip().isidentifier():  # a mistyped mode?
+            raise ValueError(
+                f"{owner} is {entry!r}, which is no schedule (a spec string calls one, e.g. "
+                "'cosine(steps=100)'); the mode of a [schedule, mode] pair must be 'relative' or "
+                "'absolute'"
+            )
+        return _as_schedule(owner, entry), mode
+
+    def _specs_text(self) -> str:
+        specs = self._tracks[0].specs if self._tracks[0].lanes else [
+            str(s) for s, _ in self._tracks[0].entries]
+        return specs if isinstance(specs, str) else "[" + ", ".join(specs) + "]"
+
+    def _adopt_new_groups(self) -> None:
+        groups = self.optimizer.param_groups
+        n = len(groups)
+        for index in range(self._n_groups, n):
+            group = groups[index]
+            if "initial_lr" not in group:  # added with add_param_group after construction
+                lr = group["lr"]
+                group["initial_lr"] = lr.clone() if isinstance(lr, Tensor) else lr
+                self.base_lrs.append(_scalar(group["initial_lr"]))
+            for track in self._tracks:
+                track.adopt(group, index, n)
+        self._n_groups = n
+        self._replan()
+
+    def _replan(self) -> None:
+        lanes = self._tracks[0].lanes
+        self._units = _plan(lanes)
+        self._hyper_units = [u for t in self._tracks[1:] for u in _plan(t.lanes)]
+        # one schedule for every group: one evaluation times each group's base, in group order
+        self._shared = self._units[0] if len(self._units) == 1 else None
+        self._bases = [lane.base for lane in lanes]
 
     # -- the per-iteration path ----------------------------------------------------------
     def step(self, metric: Any = None) -> None:  # type: ignore[override]
@@ -307,10 +457,10 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
             return
         if metric is not None:
             self._report(metric)
+        self._count = count = self._count + 1
         self._step_count += 1
-        for track in self._tracks:
-            for stepper in track.steppers:
-                stepper.count += 1
+        if count >= self._watch.due:
+            self._watch.warn(count)
         self._apply()
 
     def report(self, metric: Any) -> None:
@@ -323,55 +473,59 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         value = v.metric("LRScheduler.step", metric)
         if len(self.optimizer.param_groups) != self._n_groups:
             self._adopt_new_groups()
-        stateful = False
+        if not self._stateful:
+            if not self._warned_unused_metric:
+                self._warned_unused_metric = True
+                warnings.warn(
+                    f"LRScheduler: a metric was reported but no schedule here contains plateau() "
+                    f"({self._specs_text()}); metrics are ignored (this is said once)",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            return False
+        self._watch.reported(self._count)
+        t = self.t
         for track in self._tracks:
-            if track.schedule.has_state:
-                track.report(value)
-                stateful = True
-        if not stateful and not self._warned_unused_metric:
-            self._warned_unused_metric = True
-            warnings.warn(
-                f"LRScheduler: a metric was reported but no schedule here contains plateau() "
-                f"({self._tracks[0].spec}); metrics are ignored (this is said once)",
-                UserWarning,
-                stacklevel=3,
-            )
-        return stateful
+            for lane in track.lanes:
+                if lane.states:
+                    # NaN is never an improvement (torch's rule): it counts as a bad epoch.
+                    lane.schedule._report(t, value, lane.states, lane.eps)
+        return True
 
     def _apply(self) -> None:
         groups = self.optimizer.param_groups
         if len(groups) != self._n_groups:
             self._adopt_new_groups()
-        lr_track = self._tracks[0]
-        values = lr_track.values()
-        for group, value in zip(groups, values, strict=True):
+        spe = self.steps_per_epoch
+        t = float(self._count) if spe is None else self._count / spe
+        shared = self._shared
+        if shared is not None:
+            fn, states, _ = shared
+            value = fn(t) if states is None else fn(t, states)
+            values = [base * value for base in self._bases]
+        else:
+            values = [0.0] * len(groups)
+            for fn, states, lanes in self._units:
+                value = fn(t) if states is None else fn(t, states)
+                for lane in lanes:
+                    values[lane.index] = lane.base * value
+        for group, value in zip(groups, values):  # noqa: B905 - one value per group
             current = group["lr"]
-            if isinstance(current, Tensor):
-                current.fill_(value)
+            if type(current) is not float and isinstance(current, Tensor):
+                current.fill_(value)  # in place: a compiled optimizer step keeps its graph
             else:
                 group["lr"] = value
         self._last_lr: list[Any] = values
-        if self._has_hyperparams:
-            for track in self._tracks[1:]:
-                track.write(groups, track.values())
-        self.last_epoch = lr_track.steppers[0].count
-
-    def _adopt_new_groups(self) -> None:
-        groups = self.optimizer.param_groups
-        for index in range(self._n_groups, len(groups)):
-            group = groups[index]
-            if "initial_lr" not in group:  # added with add_param_group after construction
-                lr = group["lr"]
-                group["initial_lr"] = lr.clone() if isinstance(lr, Tensor) else lr
-                self.base_lrs.append(_scalar(group["initial_lr"]))
-            for track in self._tracks:
-                track.adopt(group, index)
-        self._n_groups = len(groups)
+        for fn, states, lanes in self._hyper_units:
+            value = fn(t) if states is None else fn(t, states)
+            for lane in lanes:
+                lane.writer.write(groups[lane.index], lane.base * value)
+        self.last_epoch = self._count
 
     # -- torch's read-only API ------------------------------------------------------------
     def get_lr(self) -> list[float | Tensor]:
         """The rates for the current step (what ``step()`` last wrote)."""
-        return list(self._tracks[0].values())
+        return list(self._last_lr)
 
     def get_last_lr(self) -> list[float | Tensor]:
         """The rates last written, one per group; a tensor (a copy) where the group's lr is one."""
@@ -384,22 +538,57 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
     @property
     def count(self) -> int:
         """Scheduler steps taken (0 right after construction)."""
-        return self._tracks[0].count
+        return self._count
 
     @property
     def t(self) -> float:
-        """The schedule's time: ``count``, or ``count / steps_per_epoch``."""
-        return self._tracks[0].steppers[0].t
+        """The schedules' time: ``count``, or ``count / steps_per_epoch``."""
+        spe = self.steps_per_epoch
+        return float(self._count) if spe is None else self._count / spe
+
+    @property
+    def schedules(self) -> tuple[Schedule, ...]:
+        """The lr schedule of each param group."""
+        return tuple(lane.schedule for lane in self._tracks[0].lanes)
+
+    @property
+    def has_plateau(self) -> bool:
+        """True when a ``plateau`` in any schedule (any group, any hyperparameter) listens to
+        reported metrics."""
+        return self._stateful
+
+    @property
+    def spec(self) -> str:
+        """The lr schedule as a spec string; ``[spec0, spec1, ...]`` with one per group."""
+        return self._specs_text()
+
+    def __repr__(self) -> str:
+        lr = self._tracks[0]
+        parts = [f"schedule={lr.specs!r}", f"mode={self.mode!r}"]
+        if self.steps_per_epoch is not None:
+            parts.append(f"steps_per_epoch={self.steps_per_epoch}")
+        parts.append(f"count={self._count}")
+        rates = ", ".join(f"{x:.6g}" for x in map(_scalar, getattr(self, "_last_lr", [])))
+        parts.append(f"lr=[{rates}]")
+        for track in self._tracks[1:]:
+            modes = track.modes
+            shown = track.specs if modes == "absolute" else list(zip(
+                track.specs if isinstance(track.specs, list) else [track.specs],
+                modes if isinstance(modes, list) else [modes], strict=True))
+            parts.append(f"{track.name}={shown!r}")
+        return f"LRScheduler({', '.join(parts)})"
 
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Plain data (``torch.load(weights_only=True)`` reads it): the step count, each
-        schedule's spec and mode, each group's base value and the plateau states."""
+        schedule's spec and mode (lists when scheduled per group), each group's base value,
+        the plateau states and the format version."""
         if len(self.optimizer.param_groups) != self._n_groups:
             self._adopt_new_groups()
         lr_state = self._tracks[0].state_dict()
         return {
-            "count": self.count,
+            "format_version": FORMAT_VERSION,
+            "count": self._count,
             "spec": lr_state["spec"],
             "mode": self.mode,
             "steps_per_epoch": self.steps_per_epoch,
@@ -410,9 +599,12 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a ``state_dict()`` and write the restored step's values into the groups, so
-        optimizer and scheduler states may be loaded in either order. Warns
+        optimizer and scheduler states may be loaded in either order. Reads the states of
+        every lrkit up to this one (a newer format is a ``ValueError``); warns
         (``lrkit.SpecMismatchWarning``) naming both schedules when they differ."""
         what = "LRScheduler.load_state_dict"
+        if isinstance(state_dict, dict):
+            check_format(what, state_dict)  # first: a newer format may have other keys
         if not isinstance(state_dict, dict) or "count" not in state_dict:
             raise ValueError(
                 f"{what}: expected a dict made by LRScheduler.state_dict(); got "
@@ -428,19 +620,19 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
             warnings.warn(
                 f"{what}: the state was saved with steps_per_epoch={saved_spe!r}, this "
                 f"scheduler has steps_per_epoch={self.steps_per_epoch!r} (schedule "
-                f"{self._tracks[0].spec!r}); the step count is restored as is",
+                f"{self._specs_text()!r}); the step count is restored as is",
                 SpecMismatchWarning,
                 stacklevel=2,
             )
-        lr_state = {
+        lr_track = self._tracks[0]
+        lr_track.load_state_dict({
             "spec": state_dict.get("spec"),
             "mode": state_dict.get("mode"),
-            "bases": state_dict.get("base_lrs", self._tracks[0].bases),
+            "bases": state_dict.get("base_lrs", [ln.base for ln in lr_track.lanes]),
             "plateaus": state_dict.get("plateaus"),
-        }
-        self._tracks[0].load_state_dict(lr_state, count, what)
+        }, what)
         if self.mode == "relative" and state_dict.get("mode") == "relative":
-            self.base_lrs = list(self._tracks[0].bases)
+            self.base_lrs = [ln.base for ln in lr_track.lanes]
             for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
                 initial = group.get("initial_lr")
                 if isinstance(initial, Tensor):
@@ -450,16 +642,14 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         saved_hyper = state_dict.get("hyperparams") or {}
         for track in self._tracks[1:]:
             if track.name in saved_hyper:
-                track.load_state_dict(saved_hyper[track.name], count, what)
+                track.load_state_dict(saved_hyper[track.name], what)
             else:
                 warnings.warn(
                     f"{what}: the state holds no schedule for hyperparameter {track.name!r} "
-                    f"(this scheduler has {track.spec!r}); its step count is set to {count}",
+                    f"(this scheduler has {track.specs!r}); its step count is set to {count}",
                     SpecMismatchWarning,
                     stacklevel=2,
                 )
-                for stepper in track.steppers:
-                    stepper.count = count
         extra = sorted(set(saved_hyper) - {t.name for t in self._tracks[1:]})
         if extra:
             warnings.warn(
@@ -468,5 +658,8 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
                 SpecMismatchWarning,
                 stacklevel=2,
             )
+        self._count = count
         self._step_count = count + 1
+        self._watch.restart(count)
+        self._replan()  # the plateau state lists were replaced
         self._apply()

@@ -1,0 +1,53 @@
+"""What the trainer callbacks (``lrkit.transformers``, ``lrkit.lightning``) share: finding the
+lrkit scheduler behind a trainer's wrappers, asking whether it listens to metrics, and checking
+a monitor's name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lrkit.torch.scheduler import LRScheduler
+
+__all__ = ["check_monitor", "describe", "listens", "specs", "unwrap"]
+
+
+def check_monitor(owner: str, monitor: Any) -> str:
+    """A metric name: a non-empty string."""
+    if not isinstance(monitor, str) or not monitor:
+        raise ValueError(
+            f"{owner}: monitor must be the name of a logged metric (a non-empty string); "
+            f"got {monitor!r}"
+        )
+    return monitor
+
+
+def unwrap(scheduler: Any) -> LRScheduler | None:
+    """The ``LRScheduler`` behind ``scheduler`` (accelerate's ``AcceleratedScheduler`` and
+    similar wrappers keep it as ``.scheduler``), or None when there is none."""
+    seen = 0
+    while scheduler is not None and seen < 8:
+        if isinstance(scheduler, LRScheduler):
+            return scheduler
+        scheduler = getattr(scheduler, "scheduler", None)
+        seen += 1
+    return None
+
+
+def listens(scheduler: LRScheduler) -> bool:
+    """Whether a reported metric reaches a ``plateau`` anywhere in the scheduler: the rate's
+    schedule (of any param group) or a scheduled hyperparameter's."""
+    return scheduler.has_plateau
+
+
+def specs(scheduler: LRScheduler) -> str:
+    """The scheduler's lr schedules as text: one spec, or a list with one per param group."""
+    return scheduler.spec
+
+
+def describe(scheduler: Any) -> str:
+    """A short name for a scheduler in an error message."""
+    inner = getattr(scheduler, "scheduler", None)
+    name = type(scheduler).__name__
+    if inner is not None and not isinstance(scheduler, LRScheduler):
+        return f"{name} wrapping {type(inner).__name__}"
+    return name

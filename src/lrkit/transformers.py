@@ -1,0 +1,147 @@
+"""Hugging Face ``Trainer`` integration: ``ReportMetric`` feeds evaluation metrics to lrkit.
+
+The Trainer passes an evaluation's metrics to its scheduler only when that is a
+``ReduceLROnPlateau`` (``Trainer._evaluate``, once per evaluation, after the callbacks'
+``on_evaluate``, except the ``eval_on_start`` one). An lrkit schedule containing ``plateau`` and
+stepped by the Trainer would never hear a metric. ``ReportMetric`` closes that gap::
+
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=val,
+                      optimizers=(opt, LRScheduler(opt, lk.warmup(lk.plateau(patience=2), 100))),
+                      callbacks=[ReportMetric("eval_loss")])
+
+Each evaluation during ``train()`` reports ``metrics[monitor]`` to the Trainer's lrkit scheduler
+(``LRScheduler.report``): exactly the evaluations, values and order ``ReduceLROnPlateau`` gets
+from the same Trainer, so a plain ``plateau`` gives ReduceLROnPlateau's rates at every step.
+
+Importing this module imports torch and transformers; ``import lrkit`` alone does not.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from lrkit._extras import require
+
+require("torch", "torch")
+_TrainerCallback: Any = require("transformers", "transformers").TrainerCallback
+
+from lrkit.torch._trainers import check_monitor, describe, listens, specs, unwrap  # noqa: E402
+from lrkit.torch.scheduler import LRScheduler  # noqa: E402
+
+__all__ = ["ReportMetric"]
+
+
+def _prefixed(monitor: str) -> str:
+    """HF's rule for ``metric_for_best_model``: a name without the ``eval_`` prefix gets it."""
+    return monitor if monitor.startswith("eval_") else f"eval_{monitor}"
+
+
+class ReportMetric(_TrainerCallback):  # type: ignore[misc]
+    """Reports ``metrics[monitor]`` of every evaluation during training to the Trainer's lrkit
+    ``LRScheduler`` (``scheduler.report(value)``), as the Trainer itself does for a
+    ``ReduceLROnPlateau``.
+
+    Args:
+        monitor: the evaluation metric to report, ``"eval_loss"`` by default. As with
+            ``TrainingArguments.metric_for_best_model``, a name without the ``eval_`` prefix
+            gets it (``"loss"`` is ``"eval_loss"``, ``"accuracy"`` is ``"eval_accuracy"``);
+            with several eval datasets name one of them, e.g. ``"eval_data1_loss"``.
+
+    Reported: the evaluations of ``trainer.train()`` (``eval_strategy`` "steps"/"epoch"), each
+    right after it, before the next optimizer step. Not reported, as for ReduceLROnPlateau:
+    the ``eval_on_start`` evaluation (before any training step) and ``trainer.evaluate()``
+    called outside ``train()``.
+
+    Errors: the Trainer's scheduler is not an lrkit ``LRScheduler`` (at the start of
+    training); an evaluation round without ``monitor`` among its metrics (at the next step,
+    naming the metrics there). A scheduler without any ``plateau`` does not use the metric:
+    that is said once, in a ``UserWarning``, and nothing is reported.
+    """
+
+    def __init__(self, monitor: str = "eval_loss") -> None:
+        super().__init__()
+        self.monitor = _prefixed(check_monitor("ReportMetric", monitor))
+        self._scheduler: LRScheduler | None = None
+        self._training = False
+        self._stepped = False  # an optimizer step happened in this train() call
+        self._heard = False  # the current evaluation round had the monitor
+        self._missing: set[str] | None = None  # metric names of the current round, if lacking
+        self._warned_unused = False
+
+    # -- training begins: find the scheduler -------------------------------------------
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        given = kwargs.get("lr_scheduler")
+        scheduler = unwrap(given)
+        if scheduler is None:
+            raise ValueError(_not_lrkit(given))
+        self._training, self._stepped = True, False
+        self._heard, self._missing = False, None
+        if listens(scheduler):
+            self._scheduler = scheduler
+            strategy = getattr(args, "eval_strategy", None)
+            if getattr(strategy, "value", strategy) == "no":
+                warnings.warn(
+                    f"ReportMetric: TrainingArguments.eval_strategy is 'no', so the Trainer never "
+                    f"evaluates and no {self.monitor!r} reaches the plateau; set "
+                    "eval_strategy='steps' (with eval_steps) or 'epoch' and an eval_dataset",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            return
+        self._scheduler = None
+        if not self._warned_unused:
+            self._warned_unused = True
+            warnings.warn(
+                f"ReportMetric: the Trainer's LRScheduler has no plateau() "
+                f"({specs(scheduler)}), so {self.monitor!r} is not used and nothing is reported "
+                "(this is said once)",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    # -- evaluations ----------------------------------------------------------------------
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if not (self._training and self._stepped) or self._scheduler is None:
+            return
+        metrics = kwargs.get("metrics") or {}
+        if self.monitor in metrics:
+            self._scheduler.report(metrics[self.monitor])
+            self._heard = True
+        else:  # several eval datasets: one on_evaluate per dataset; judged per round
+            self._missing = (self._missing or set()) | set(metrics)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._stepped = True
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._close_round()
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._training = False
+        self._close_round()
+
+    def _close_round(self) -> None:
+        missing, heard = self._missing, self._heard
+        self._missing, self._heard = None, False
+        if missing is not None and not heard:
+            raise ValueError(
+                f"ReportMetric: monitor {self.monitor!r} is not among the evaluation metrics "
+                f"{sorted(missing)}; allowed: one of those (a name without the 'eval_' prefix "
+                "gets it, as for metric_for_best_model)"
+            )
+
+
+def _not_lrkit(given: Any) -> str:
+    fix = ("pass optimizers=(optimizer, lrkit.torch.LRScheduler(optimizer, schedule)) to the "
+           "Trainer")
+    if given is None:
+        return f"ReportMetric: the Trainer has no lr scheduler; {fix}"
+    name = describe(given)
+    if name.endswith("ReduceLROnPlateau"):
+        return (f"ReportMetric: the Trainer's scheduler is {name}, not an lrkit LRScheduler; the "
+                "Trainer feeds a ReduceLROnPlateau itself (metric_for_best_model). ReportMetric "
+                f"is for lrkit schedules: {fix}, e.g. with lk.plateau()")
+    return (f"ReportMetric: the Trainer's scheduler is {name}, not an lrkit LRScheduler (without "
+            "optimizers=(...) the Trainer builds one from TrainingArguments.lr_scheduler_type); "
+            f"{fix}")
