@@ -21,7 +21,7 @@ from lrkit.schedules._base import Schedule
 require_installed("plot", "matplotlib", "plotext", "numpy")
 
 if TYPE_CHECKING:
-    from lrkit.torch.rangetest import RangeTestResult
+    from lrkit.rangetest import RangeTestResult
 
 __all__ = [
     "FORMATS",
@@ -256,13 +256,16 @@ def _terminal_chart(plt: Any, fig: Any, curves: Sequence[Curve], log: bool, widt
 
 
 def plot_range_test(result: RangeTestResult, path: str | None = None, *, ax: Any = None) -> Any:
-    """Loss against rate (log x): raw losses faint, the EMA-smoothed losses, the centred average
-    the suggestion is computed from, and the suggestion marked.
+    """Loss against rate (log x): the sweep's raw losses faint, their EMA and their running
+    median (what reach and ceiling are read from), each trial's score at its peak, reach, the
+    ceiling and the suggestion marked.
 
     Draws on ``ax`` when given, else on a new 800x450 Figure; saves to ``path`` when given (format
     from its extension). Returns the Figure.
     """
     require("matplotlib", "plot")
+    from lrkit.rangetest import running_median
+
     if ax is None:
         from matplotlib.figure import Figure
 
@@ -271,25 +274,35 @@ def plot_range_test(result: RangeTestResult, path: str | None = None, *, ax: Any
     else:
         fig = ax.figure
     lrs, losses, raw = result.lrs, result.losses, result.raw_losses
-    ax.plot(lrs, raw, color="0.6", alpha=0.5, linewidth=0.8, label="loss")
-    ax.plot(lrs, losses, color="C0", linewidth=1.8, label="smoothed loss (EMA)")
-    from lrkit.torch.rangetest import centred_average
-
-    h, centred = centred_average(raw)
-    if centred:
-        ax.plot(lrs[h : h + len(centred)], centred, color="C1", linewidth=1.2,
-                label="centred average (for the suggestion)")
+    ax.plot(lrs, raw, color="0.6", alpha=0.5, linewidth=0.8, label="sweep: loss")
+    ax.plot(lrs, losses, color="C0", linewidth=1.6, label="sweep: smoothed loss (EMA)")
+    median = running_median(raw, max(2, len(raw) // 20))
+    ax.plot(lrs, median, color="C1", linewidth=1.2, label="sweep: running median")
+    shown = [*losses, *median]
+    scored = [(t.peak, t.score) for t in result.trials if math.isfinite(t.score)]
+    if scored:
+        ax.plot([p for p, _ in scored], [s for _, s in scored], "o", color="C2", markersize=6,
+                label=f"trials: final loss ({result.trials[0].steps} steps each)", zorder=3)
+        shown += [s for _, s in scored]
     ax.set_xscale("log")
     k = min(range(len(losses)), key=losses.__getitem__)
-    top = max(losses[: k + 1])
-    bottom = min(min(losses), min(raw), *centred)
+    top = max(max(losses[: k + 1]), *shown[:1])
+    bottom = min(min(shown), min(raw))
     span = max(top - bottom, abs(top) * 1e-3, 1e-12)
     ax.set_ylim(bottom - 0.05 * span, top + 0.15 * span)
+    if math.isfinite(result.reach):
+        ax.axvline(result.reach, color="0.6", linestyle=":", linewidth=1.0,
+                   label=f"reach {result.reach:.3g}")
+    if math.isfinite(result.ceiling):
+        ax.axvline(result.ceiling, color="0.3", linestyle=":", linewidth=1.0,
+                   label=f"ceiling {result.ceiling:.3g}")
     s = result.suggestion
     ax.axvline(s, color="C3", linestyle="--", linewidth=1.2, label=f"suggestion {s:.3g}")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss")
-    ax.set_title(f"LR range test ({len(lrs)} steps, {result.stop_reason})", fontsize="medium")
+    ax.set_title(f"LR range test: sweep of {len(lrs)} steps ({result.stop_reason}), "
+                 f"{len(result.trials)} trials, {result.steps_used} steps in all",
+                 fontsize="medium")
     ax.grid(True, which="both", alpha=0.2)
     ax.legend(loc="best", fontsize="small")
     if path is not None:

@@ -1,4 +1,6 @@
-"""Keras 3 integration: ``KerasSchedule``, an lrkit schedule as a Keras ``LearningRateSchedule``.
+"""Keras 3 integration: ``KerasSchedule``, an lrkit schedule as a Keras ``LearningRateSchedule``;
+``ScheduleCallback`` (any schedule, plateau included, driven from ``fit``); ``find_lr``, the LR
+range test of ``lrkit.rangetest`` for a compiled model.
 
     import keras, lrkit as lk
     from lrkit.keras import KerasSchedule
@@ -27,6 +29,15 @@ _default_backend()
 require("keras", "keras")
 
 from lrkit.keras.callback import ScheduleCallback  # noqa: E402
+from lrkit.keras.rangetest import find_lr  # noqa: E402
 from lrkit.keras.schedule import SUPPORTED_BACKENDS, KerasSchedule, as_schedule  # noqa: E402
+from lrkit.rangetest import RangeTestResult  # noqa: E402
 
-__all__ = ["SUPPORTED_BACKENDS", "KerasSchedule", "ScheduleCallback", "as_schedule"]
+__all__ = [
+    "SUPPORTED_BACKENDS",
+    "KerasSchedule",
+    "RangeTestResult",
+    "ScheduleCallback",
+    "as_schedule",
+    "find_lr",
+]

@@ -1,4 +1,5 @@
-"""optax integration: metric-driven decay as an optax ``GradientTransformation``.
+"""optax integration: metric-driven decay as an optax ``GradientTransformation``, and the LR
+range test for JAX (``find_lr``).
 
 A stateless lrkit schedule needs no adapter: it is a jittable function of the update count, so
 ``optax.adam(learning_rate=3e-4 * s)``, ``optax.scale_by_schedule(s)`` and
@@ -20,6 +21,9 @@ multiplies the updates by the plateau's value ``max(start * factor**n, min_value
 reductions so far. Chained after an optimizer whose learning rate is the schedule ``s``, the
 effective rate is lrkit's ``s * plateau(...)``.
 
+``find_lr(loss_fn, params, optimizer_factory, batches)`` is ``lrkit.torch.find_lr``'s range test
+(the same sweep, trials and suggestion, from ``lrkit.rangetest``) for a jitted optax step.
+
 Importing this module imports jax and optax; ``import lrkit`` alone does not.
 """
 
@@ -36,5 +40,14 @@ from lrkit.optax.plateau import (  # noqa: E402
     max_reductions,
     plateau_scale,
 )
+from lrkit.optax.rangetest import find_lr  # noqa: E402
+from lrkit.rangetest import RangeTestResult  # noqa: E402
 
-__all__ = ["MAX_REDUCTIONS", "PlateauScaleState", "max_reductions", "plateau_scale"]
+__all__ = [
+    "MAX_REDUCTIONS",
+    "PlateauScaleState",
+    "RangeTestResult",
+    "find_lr",
+    "max_reductions",
+    "plateau_scale",
+]

@@ -1,0 +1,315 @@
+"""The training tasks of the range-test panel (``python -m bench.rangetest``): small enough for
+two CPU cores, varied enough that a rule tuned on some of them has to generalise to the others.
+
+Every task is a plain object: ``model(seed)``, ``optimizer(model, lr)``, ``loader(seed)`` (a
+re-iterable ``torch.utils.data.DataLoader`` of shuffled training batches with its own seeded
+generator, what a user passes to ``find_lr``), ``loss_fn(output, target)``, ``evaluate(model)``
+(the validation loss on a fixed held-out set) and ``steps`` (the training budget in optimizer
+steps). The seed fixes the initial weights and the batch order.
+
+``DESIGN`` tasks were used while the method was designed; ``HELD_OUT`` tasks were run only once
+the method was fixed (the report keeps the two apart).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import torch
+from torch import nn
+
+from bench.tasks import CharTransformer, DigitsCNN, reference_text
+
+Tensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class PanelTask:
+    """One training problem of the panel; ``family`` is ``"sgd"`` or ``"adam"``."""
+
+    name: str
+    title: str
+    family: str
+    model: Callable[[int], nn.Module]
+    optimizer: Callable[[nn.Module, float], torch.optim.Optimizer]
+    loader: Callable[[int], torch.utils.data.DataLoader[tuple[torch.Tensor, torch.Tensor]]]
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    evaluate: Callable[[nn.Module], float]
+    steps: int
+    batch: int
+
+
+def batch_loader(
+    x: torch.Tensor, y: torch.Tensor, batch: int, seed: int
+) -> torch.utils.data.DataLoader[tuple[torch.Tensor, torch.Tensor]]:
+    """A DataLoader of shuffled full batches with its own generator (``seed``); batches are
+    gathered by one fancy index each (a ``BatchSampler`` as sampler), not sample by sample."""
+    data = torch.utils.data.TensorDataset(x, y)
+    gen = torch.Generator().manual_seed(1_000 + seed)
+    sampler = torch.utils.data.BatchSampler(
+        torch.utils.data.RandomSampler(data, generator=gen), batch, drop_last=True
+    )
+    return torch.utils.data.DataLoader(data, sampler=sampler, batch_size=None)
+
+
+def mlp(sizes: list[int], act: type[nn.Module] = nn.ReLU, norm: bool = False,
+        dropout: float = 0.0) -> nn.Module:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 2):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if norm:
+            layers.append(nn.BatchNorm1d(sizes[i + 1]))
+        layers.append(act())
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(sizes[-2], sizes[-1]))
+    return nn.Sequential(*layers)
+
+
+def _evaluator(
+    xva: torch.Tensor, yva: torch.Tensor, loss_fn: Callable[[torch.Tensor, torch.Tensor],
+                                                            torch.Tensor]
+) -> Callable[[nn.Module], float]:
+    def evaluate(m: nn.Module) -> float:
+        m.eval()
+        with torch.no_grad():
+            loss = float(loss_fn(m(xva), yva))
+        m.train()
+        return loss if math.isfinite(loss) else math.inf
+
+    return evaluate
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+@cache
+def digits(images: bool) -> Tensors:
+    """scikit-learn's 8x8 digits, the quality benchmark's stratified 1437 / 360 split."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    data = load_digits()
+    x = (data.images / 16.0).astype(np.float32)
+    x = x[:, None, :, :] if images else x.reshape(len(x), -1)
+    y = data.target.astype(np.int64)
+    xtr, xva, ytr, yva = train_test_split(x, y, test_size=360, stratify=y, random_state=0)
+    return tuple(torch.from_numpy(a) for a in (xtr, ytr, xva, yva))  # type: ignore[return-value]
+
+
+def _standardise(xtr: np.ndarray, xva: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mu, sd = xtr.mean(0), xtr.std(0) + 1e-8
+    return ((xtr - mu) / sd).astype(np.float32), ((xva - mu) / sd).astype(np.float32)
+
+
+@cache
+def tabular(kind: str) -> Tensors:
+    """Synthetic tabular data (scikit-learn generators, fixed random_state), standardised."""
+    from sklearn.datasets import make_classification, make_friedman1
+
+    if kind == "classes5":
+        x, y = make_classification(n_samples=5000, n_features=40, n_informative=12,
+                                   n_redundant=8, n_classes=5, n_clusters_per_class=2,
+                                   flip_y=0.03, class_sep=1.0, random_state=0)
+    elif kind == "classes3":
+        x, y = make_classification(n_samples=4000, n_features=24, n_informative=10,
+                                   n_redundant=4, n_classes=3, n_clusters_per_class=3,
+                                   flip_y=0.05, class_sep=0.8, random_state=1)
+    elif kind == "friedman":
+        x, y = make_friedman1(n_samples=5000, n_features=10, noise=1.0, random_state=0)
+    elif kind == "friedman_wide":
+        x, y = make_friedman1(n_samples=3000, n_features=30, noise=0.5, random_state=2)
+    else:
+        raise ValueError(kind)
+    n_val = len(x) // 5
+    xtr, xva = _standardise(x[n_val:], x[:n_val])
+    if kind.startswith("friedman"):
+        mu, sd = y[n_val:].mean(), y[n_val:].std()
+        ytr, yva = ((y[n_val:] - mu) / sd).astype(np.float32), ((y[:n_val] - mu) / sd).astype(
+            np.float32)
+    else:
+        ytr, yva = y[n_val:].astype(np.int64), y[:n_val].astype(np.int64)
+    return tuple(torch.from_numpy(a) for a in (xtr, ytr, xva, yva))  # type: ignore[return-value]
+
+
+@cache
+def text_windows(context: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                                        int]:
+    """The Python Language Reference as characters: 20,000 training windows of ``context``
+    characters (fixed random offsets in the first 90%) and 128 validation windows (evenly
+    spaced in the last 10%); returns x/y train, x/y validation and the vocabulary size."""
+    text = reference_text()
+    chars = sorted(set(text))
+    lookup = {c: i for i, c in enumerate(chars)}
+    ids = torch.tensor([lookup[c] for c in text], dtype=torch.long)
+    cut = int(0.9 * len(ids))
+    train, val = ids[:cut], ids[cut:]
+    gen = torch.Generator().manual_seed(0)
+    starts = torch.randint(0, len(train) - context - 1, (20_000,), generator=gen)
+    offsets = torch.arange(context)
+    xtr, ytr = train[starts[:, None] + offsets], train[starts[:, None] + offsets + 1]
+    vs = torch.linspace(0, len(val) - context - 2, 128).long()
+    xva, yva = val[vs[:, None] + offsets], val[vs[:, None] + offsets + 1]
+    return xtr, ytr, xva, yva, len(chars)
+
+
+def lm_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+
+
+def half_mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return 0.5 * ((out.squeeze(-1) - y) ** 2).mean()
+
+
+class PreLNTransformer(nn.Module):
+    """Token + position embeddings -> pre-LN encoder layers (causal) -> LayerNorm -> head."""
+
+    def __init__(self, vocab: int, context: int, width: int, heads: int, layers: int) -> None:
+        super().__init__()
+        self.tok = nn.Embedding(vocab, width)
+        self.pos = nn.Embedding(context, width)
+        layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=4 * width, dropout=0.0,
+                                           batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, vocab)
+        self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(context),
+                             persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[1]
+        h = self.tok(x) + self.pos(torch.arange(n, device=x.device))
+        h = self.blocks(h, mask=self.mask[:n, :n], is_causal=True)
+        return self.head(self.norm(h))
+
+
+class SmallCNN(nn.Module):
+    """conv3x3(8) -> BatchNorm -> ReLU -> conv3x3(16) -> BatchNorm -> ReLU -> avgpool -> fc."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.Conv2d(8, 16, 3, padding=1, stride=2), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(64, 10),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class GRUClassifier(nn.Module):
+    """A GRU over the 8 rows of a digit (8 features per step), last state -> fc(10)."""
+
+    def __init__(self, hidden: int = 48) -> None:
+        super().__init__()
+        self.gru = nn.GRU(8, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.gru(x.reshape(len(x), 8, 8))
+        return self.head(out[:, -1])
+
+
+# ---------------------------------------------------------------------------------------------
+# tasks
+
+
+def _sgd(momentum: float = 0.9, nesterov: bool = False, wd: float = 0.0) -> Callable[
+        [nn.Module, float], torch.optim.Optimizer]:
+    def make(m: nn.Module, lr: float) -> torch.optim.Optimizer:
+        return torch.optim.SGD(m.parameters(), lr=lr, momentum=momentum, nesterov=nesterov,
+                               weight_decay=wd)
+    return make
+
+
+def _adam(wd: float | None = None) -> Callable[[nn.Module, float], torch.optim.Optimizer]:
+    def make(m: nn.Module, lr: float) -> torch.optim.Optimizer:
+        if wd is None:
+            return torch.optim.Adam(m.parameters(), lr=lr)
+        return torch.optim.AdamW(m.parameters(), lr=lr, weight_decay=wd)
+    return make
+
+
+def _seeded(build: Callable[[], nn.Module]) -> Callable[[int], nn.Module]:
+    def model(seed: int) -> nn.Module:
+        torch.manual_seed(seed)
+        return build()
+    return model
+
+
+def _task(name: str, title: str, family: str, build: Callable[[], nn.Module],
+          optimizer: Callable[[nn.Module, float], torch.optim.Optimizer], data: Tensors,
+          loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], steps: int,
+          batch: int) -> PanelTask:
+    xtr, ytr, xva, yva = data
+    return PanelTask(
+        name=name, title=title, family=family, model=_seeded(build), optimizer=optimizer,
+        loader=lambda seed: batch_loader(xtr, ytr, batch, seed), loss_fn=loss_fn,
+        evaluate=_evaluator(xva, yva, loss_fn), steps=steps, batch=batch,
+    )
+
+
+def _text_task(name: str, title: str, family: str, build: Callable[[int, int], nn.Module],
+               optimizer: Callable[[nn.Module, float], torch.optim.Optimizer], context: int,
+               steps: int, batch: int) -> PanelTask:
+    xtr, ytr, xva, yva, vocab = text_windows(context)
+    return _task(name, title, family, lambda: build(vocab, context), optimizer,
+                 (xtr, ytr, xva, yva), lm_loss, steps, batch)
+
+
+def design_tasks() -> list[PanelTask]:
+    ce = nn.functional.cross_entropy
+    return [
+        _task("digits_cnn_nesterov", "digits CNN, SGD + Nesterov momentum 0.9, batch 64",
+              "sgd", DigitsCNN, _sgd(0.9, nesterov=True), digits(True), ce, 400, 64),
+        _task("digits_mlp_adam", "digits MLP 64-256-256-10, Adam, batch 64", "adam",
+              lambda: mlp([64, 256, 256, 10]), _adam(), digits(False), ce, 400, 64),
+        _task("tabular_mlp_sgd", "tabular MLP 40-256-256-5 (synthetic, 5 classes), SGD "
+              "momentum 0.9, batch 128", "sgd", lambda: mlp([40, 256, 256, 5]), _sgd(0.9),
+              tabular("classes5"), ce, 500, 128),
+        _task("regression_mlp_adamw", "regression MLP 10-128-128-1 (Friedman #1), AdamW "
+              "wd 0.01, batch 64", "adam", lambda: mlp([10, 128, 128, 1]), _adam(0.01),
+              tabular("friedman"), half_mse, 600, 64),
+        _text_task("charlm_postln_adam", "post-LN char transformer (2 layers, width 64), Adam, "
+                   "context 32, batch 32", "adam",
+                   lambda v, c: CharTransformer(v, c, width=64, heads=4, layers=2), _adam(),
+                   32, 300, 32),
+    ]
+
+
+def held_out_tasks() -> list[PanelTask]:
+    ce = nn.functional.cross_entropy
+    return [
+        _task("digits_mlp_bn_sgd", "digits MLP 64-128-128-10 with BatchNorm, SGD momentum 0.9, "
+              "batch 32", "sgd", lambda: mlp([64, 128, 128, 10], norm=True), _sgd(0.9),
+              digits(False), ce, 600, 32),
+        _task("digits_cnn_bn_adam", "digits CNN with BatchNorm, Adam, batch 64", "adam",
+              SmallCNN, _adam(), digits(True), ce, 300, 64),
+        _task("tabular_dropout_adamw", "tabular MLP 24-256-256-3 with dropout 0.2 (synthetic, "
+              "3 classes), AdamW wd 0.05, batch 256", "adam",
+              lambda: mlp([24, 256, 256, 3], dropout=0.2), _adam(0.05), tabular("classes3"),
+              ce, 300, 256),
+        _task("regression_tanh_sgd", "regression MLP 30-64-64-1 tanh (Friedman #1, 30 features), "
+              "SGD momentum 0.9 + weight decay 5e-4, batch 32", "sgd",
+              lambda: mlp([30, 64, 64, 1], act=nn.Tanh), _sgd(0.9, wd=5e-4),
+              tabular("friedman_wide"), half_mse, 800, 32),
+        _task("tabular_long_sgd", "tabular MLP 40-128-5 (synthetic, 5 classes), SGD + Nesterov "
+              "0.9, batch 64, a long budget", "sgd", lambda: mlp([40, 128, 5]),
+              _sgd(0.9, nesterov=True), tabular("classes5"), ce, 2000, 64),
+        _task("digits_gru_adam", "GRU (hidden 48) over digit rows, Adam, batch 64", "adam",
+              GRUClassifier, _adam(), digits(False), ce, 400, 64),
+        _text_task("charlm_preln_adamw", "pre-LN char transformer (2 layers, width 48), AdamW "
+                   "wd 0.1, context 32, batch 32", "adam",
+                   lambda v, c: PreLNTransformer(v, c, width=48, heads=4, layers=2),
+                   _adam(0.1), 32, 400, 32),
+    ]
+
+
+def all_tasks() -> dict[str, PanelTask]:
+    return {t.name: t for t in [*design_tasks(), *held_out_tasks()]}
