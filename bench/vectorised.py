@@ -226,11 +226,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         fam[f"torch {name} lrkit"] = lambda tt=tt: s(tt)
         fam[f"torch {name} cos pass"] = lambda tt=tt: torch.cos(tt * math.pi / n)
     compile_s: dict[str, float] = {}
+    x64_was: bool | None = None
     try:
         import jax
         import jax.numpy as jnp
 
-        jax.config.update("jax_enable_x64", True)
+        x64_was = bool(jax.config.jax_enable_x64)
+        jax.config.update("jax_enable_x64", True)  # put back below: main() runs in-process in tests
         jitted = jax.jit(s)
         jcos = jax.jit(lambda x: jnp.cos(x * jnp.pi / n))
         for jdt in (jnp.float32, jnp.float64):
@@ -242,7 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             fam[f"jax.jit {name} cos pass"] = lambda tj=tj: jcos(tj).block_until_ready()
     except ImportError:
         pass
-    fmed = warm(fam, args.repeats, clock)
+    try:
+        fmed = warm(fam, args.repeats, clock)
+    finally:
+        if x64_was is not None:
+            jax.config.update("jax_enable_x64", x64_was)
     numpy_s = med[f"{cold.HEADLINE} int64"]
     fam_rows = ["| family | dtype | lrkit s(t) s | its cos pass s | ratio | vs lrkit numpy int64 |",
                 "|---|---|---:|---:|---:|---:|"]

@@ -578,7 +578,7 @@ def keras_curve(schedule: Any, steps: int, every: int = 0) -> np.ndarray:
     import jax
     import jax.numpy as jnp
 
-    out = np.asarray(jax.vmap(schedule)(jnp.arange(steps, dtype=jnp.int32)), dtype=np.float64)
+    out = np.array(jax.vmap(schedule)(jnp.arange(steps, dtype=jnp.int32)), dtype=np.float64)
     for k in range(every, steps, every or steps):
         out[k] = float(schedule(jnp.asarray(k, jnp.int32)))
     return out

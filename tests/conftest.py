@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 TESTS = Path(__file__).resolve().parent
@@ -38,3 +40,16 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "lrkit"))
 
+
+
+@pytest.fixture(autouse=True)
+def _no_process_wide_jax_x64_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that switches on jax's x64 mode must switch it off again: left on, every later
+    test of the worker sees float64 jax arrays (read-only numpy views, other printed dtypes)."""
+    jax = sys.modules.get("jax")
+    before = bool(jax.config.jax_enable_x64) if jax is not None else False
+    yield
+    jax = sys.modules.get("jax")
+    if jax is not None and bool(jax.config.jax_enable_x64) != before:
+        jax.config.update("jax_enable_x64", before)
+        pytest.fail(f"{request.node.nodeid} left jax_enable_x64={not before}", pytrace=False)
