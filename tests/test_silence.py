@@ -58,3 +58,20 @@ def test_a_resumed_run_counts_from_the_checkpoint() -> None:
     t = lk.Stepper(lk.plateau())
     t.load_state_dict(s.state_dict())
     assert _run(t, QUIET_STEPS - 1, None) == []
+
+
+def test_an_expected_interval_is_waited_for_twice() -> None:
+    """A trainer callback's ``expect(every)``: the quiet stretch is at least ``2 * every``,
+    counted from the last report; a shorter interval than the rule's changes nothing."""
+    from lrkit._silence import MetricWatch
+
+    watch = MetricWatch("x", "plateau()", True, None)
+    watch.expect(QUIET_STEPS)
+    assert watch.due == 2 * QUIET_STEPS
+    watch.reported(100)
+    assert watch.due == 100 + max(4 * 100, 2 * QUIET_STEPS)
+    watch.expect(10)  # shorter than what it waits already
+    assert watch.due == 100 + max(4 * 100, 2 * QUIET_STEPS)
+    silent = MetricWatch("x", "", False, None)
+    silent.expect(QUIET_STEPS)
+    assert silent.due == float("inf")

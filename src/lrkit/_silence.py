@@ -12,7 +12,9 @@ so a run that reports every epoch, however long its epochs, is never warned once
 report has arrived, and a run that never reports is warned after ``QUIET_STEPS`` steps (or two
 epochs, when the driver knows the epoch length: pass ``steps_per_epoch`` when evaluations are
 further apart than that; ``warnings.filterwarnings("ignore", category=NoMetricWarning)``
-silences it).
+silences it). The trainer callbacks know the evaluation interval (HF's ``eval_steps`` or epoch,
+Lightning's validation interval) and tell the watch (``expect``): the stretch is then at least
+twice that interval, so the first evaluation of a long epoch is waited for.
 """
 
 from __future__ import annotations
@@ -53,6 +55,14 @@ class MetricWatch:
         self.longest = 0
         self.due: float = max(QUIET_STEPS, self.per_epoch) if active else math.inf
 
+    def expect(self, every: int) -> None:
+        """Reports are expected every ``every`` steps (a trainer's evaluation interval): the
+        quiet stretch becomes at least ``2 * every``."""
+        if every > 0 and 2 * every > self.per_epoch:
+            self.per_epoch = 2 * every
+            if self.due != math.inf:
+                self.due = self.last + max(QUIET_STEPS, 4 * self.longest, self.per_epoch)
+
     def restart(self, count: int) -> None:
         """Count quiet steps from ``count`` (after a checkpoint is loaded)."""
         if self.due != math.inf:
@@ -76,7 +86,8 @@ class MetricWatch:
         warnings.warn(
             f"{self.owner}: the schedule {self.spec} contains plateau(), but no metric has been "
             f"reported in the {count - self.last} steps {since}, so its rate cannot drop; "
-            f"{FIXES}. (Said once.)",
+            f"{FIXES}. If metrics do come, only further apart, pass steps_per_epoch= or filter "
+            f"lrkit.NoMetricWarning. (Said once.)",
             NoMetricWarning,
             stacklevel=3,
         )

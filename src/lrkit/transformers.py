@@ -26,7 +26,14 @@ from lrkit._extras import require
 require("torch", "torch")
 _TrainerCallback: Any = require("transformers", "transformers").TrainerCallback
 
-from lrkit.torch._trainers import check_monitor, describe, listens, specs, unwrap  # noqa: E402
+from lrkit.torch._trainers import (  # noqa: E402
+    check_monitor,
+    describe,
+    expect_reports_every,
+    listens,
+    specs,
+    unwrap,
+)
 from lrkit.torch.scheduler import LRScheduler  # noqa: E402
 
 __all__ = ["ReportMetric"]
@@ -80,7 +87,9 @@ class ReportMetric(_TrainerCallback):  # type: ignore[misc]
         if listens(scheduler):
             self._scheduler = scheduler
             strategy = getattr(args, "eval_strategy", None)
-            if getattr(strategy, "value", strategy) == "no":
+            strategy = getattr(strategy, "value", strategy)
+            expect_reports_every(scheduler, _eval_interval(strategy, args, state))
+            if strategy == "no":
                 warnings.warn(
                     f"ReportMetric: TrainingArguments.eval_strategy is 'no', so the Trainer never "
                     f"evaluates and no {self.monitor!r} reaches the plateau; set "
@@ -130,6 +139,22 @@ class ReportMetric(_TrainerCallback):  # type: ignore[misc]
                 f"{sorted(missing)}; allowed: one of those (a name without the 'eval_' prefix "
                 "gets it, as for metric_for_best_model)"
             )
+
+
+def _eval_interval(strategy: Any, args: Any, state: Any) -> float | None:
+    """Optimizer steps (= scheduler steps) between the Trainer's evaluations, when known:
+    ``eval_steps`` (a fraction < 1 is of ``max_steps``, as the Trainer reads it) or one epoch
+    (at least: ``max_steps / num_train_epochs``)."""
+    max_steps = getattr(state, "max_steps", 0) or 0
+    if strategy == "steps":
+        every = getattr(state, "eval_steps", None) or getattr(args, "eval_steps", None)
+        if isinstance(every, (int, float)) and 0 < every < 1:
+            every = every * max_steps
+        return float(every) if isinstance(every, (int, float)) else None
+    if strategy == "epoch":
+        epochs = getattr(state, "num_train_epochs", 0) or 0
+        return max_steps / epochs if max_steps > 0 and epochs > 0 else None
+    return None
 
 
 def _not_lrkit(given: Any) -> str:

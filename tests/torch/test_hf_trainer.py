@@ -369,3 +369,30 @@ def test_no_metric_warning_only_when_no_metric_arrives(tmp_path: Path, report: b
         assert said == []
     else:
         assert len(said) == 1 and "lrkit.transformers.ReportMetric" in said[0]
+
+
+@pytest.mark.parametrize(
+    ("quiet", "cadence", "gap"),
+    [(30, {"eval_steps": 40, "max_steps": 120}, 40),  # the first evaluation after the stretch
+     (10, {"eval_strategy": "epoch", "max_steps": 48}, 16),  # 16 steps per epoch
+     (10, {"eval_steps": 0.25, "max_steps": 60}, 15)],  # a fraction of max_steps
+    ids=["eval_steps", "epoch", "fraction"])
+def test_evaluations_further_apart_than_the_quiet_stretch_are_waited_for(
+        tmp_path: Path, quiet: int, cadence: dict[str, Any], gap: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """ReportMetric tells the scheduler the Trainer's evaluation interval: no false alarm
+    before the first evaluation of a long epoch; without it the watch cannot know."""
+    import lrkit._silence
+
+    monkeypatch.setattr(lrkit._silence, "QUIET_STEPS", quiet)
+    for report in (True, False):
+        trainer, rec, sched = _trainer(tmp_path,
+                                       lambda o: LRScheduler(o, lk.plateau(patience=100)),
+                                       [ReportMetric()] if report else [], **cadence)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer.train()
+        said = [str(w.message) for w in caught if issubclass(w.category, lk.NoMetricWarning)]
+        assert len(rec.evals) >= 3, rec.evals
+        assert len(said) == (0 if report else 1), (report, said)
+        assert sched._watch.per_epoch == (2 * gap if report else 0)  # what it was told

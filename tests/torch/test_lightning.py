@@ -401,3 +401,31 @@ def test_no_metric_warning_only_when_no_metric_arrives(pl: Any, tmp_path: Path, 
         assert said == []
     else:
         assert len(said) == 1 and "lrkit.lightning.ReportMetric" in said[0]
+
+
+@pytest.mark.parametrize(
+    ("quiet", "settings", "gap"),
+    [(10, {}, 16),  # a validation after each epoch of 16 batches
+     (20, {"check_val_every_n_epoch": 2}, 32),  # every 32 batches
+     (5, {"val_check_interval": 0.5}, 8),  # every 8 batches
+     (5, {"accumulate_grad_batches": 2}, 8)],  # 8 optimizer steps (scheduler steps) per epoch
+    ids=["epoch", "every-2-epochs", "half-epoch", "accumulation"])
+def test_validations_further_apart_than_the_quiet_stretch_are_waited_for(
+        pl: Any, tmp_path: Path, quiet: int, settings: dict[str, Any], gap: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """ReportMetric tells each scheduler the trainer's validation interval in its own steps: no
+    false alarm before the first validation; without ReportMetric the warning still comes."""
+    import lrkit._silence
+
+    monkeypatch.setattr(lrkit._silence, "QUIET_STEPS", quiet)
+    for report in (True, False):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer, record, _ = _fit(pl, tmp_path,
+                                      lambda o: LRScheduler(o, lk.plateau(patience=100)),
+                                      STEP, [ReportMetric()] if report else [], **settings)
+        said = [str(w.message) for w in caught if issubclass(w.category, lk.NoMetricWarning)]
+        assert len(record.evals) >= 3, record.evals
+        assert len(said) == (0 if report else 1), (report, said)
+        if report:  # the interval it was told, in scheduler steps: twice it is waited for
+            assert trainer.lr_scheduler_configs[0].scheduler._watch.per_epoch == 2 * gap

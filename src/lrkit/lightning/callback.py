@@ -20,7 +20,14 @@ import warnings
 from typing import Any
 
 from lrkit.lightning._base import Callback
-from lrkit.torch._trainers import check_monitor, describe, listens, specs, unwrap
+from lrkit.torch._trainers import (
+    check_monitor,
+    describe,
+    expect_reports_every,
+    listens,
+    specs,
+    unwrap,
+)
 from lrkit.torch.scheduler import LRScheduler
 
 __all__ = ["ReportMetric"]
@@ -59,6 +66,7 @@ class ReportMetric(Callback):  # type: ignore[misc]
             raise ValueError(f"ReportMetric: strict must be True or False; got {strict!r}")
         self.strict = strict
         self._schedulers: list[LRScheduler] = []
+        self._configs: list[Any] = []
         self._warned_unused = False
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
@@ -85,6 +93,7 @@ class ReportMetric(Callback):  # type: ignore[misc]
                 f"(it has: {kinds}); {_RECIPE}"
             )
         self._schedulers = [s for s in found if listens(s)]
+        self._configs = [c for c in configs if unwrap(c.scheduler) in self._schedulers]
         if not self._schedulers and not self._warned_unused:
             self._warned_unused = True
             found_specs = ", ".join(specs(s) for s in found)
@@ -95,6 +104,24 @@ class ReportMetric(Callback):  # type: ignore[misc]
                 UserWarning,
                 stacklevel=2,
             )
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        """The validation interval is known now: each scheduler's NoMetricWarning watch waits
+        for at least twice it."""
+        batches = _batches_between_validations(trainer)
+        if batches is None:
+            return
+        per_epoch = trainer.num_training_batches
+        for config in self._configs:
+            scheduler = unwrap(config.scheduler)
+            frequency = max(1, int(getattr(config, "frequency", 1) or 1))
+            if scheduler is None:
+                continue
+            if getattr(config, "interval", "epoch") == "step":
+                accumulate = max(1, int(getattr(trainer, "accumulate_grad_batches", 1) or 1))
+                expect_reports_every(scheduler, batches / accumulate / frequency)
+            else:
+                expect_reports_every(scheduler, max(1.0, batches / per_epoch) / frequency)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         if trainer.sanity_checking or not self._schedulers or trainer.state.fn != "fit":
@@ -116,4 +143,23 @@ class ReportMetric(Callback):  # type: ignore[misc]
             scheduler.report(value)
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
-        self._schedulers = []
+        self._schedulers, self._configs = [], []
+
+
+def _batches_between_validations(trainer: Any) -> float | None:
+    """Training batches from one validation to the next (the longest gap), when the trainer
+    validates on a batch count: ``val_check_interval`` within the epoch, or every
+    ``check_val_every_n_epoch`` epochs; None when unknown (time-based validation, an iterable
+    dataset without a length) or when it never validates."""
+    every = getattr(trainer, "val_check_batch", None)
+    per_epoch = getattr(trainer, "num_training_batches", None)
+    if getattr(trainer, "limit_val_batches", 1) == 0 or every is None or per_epoch is None:
+        return None
+    if not (0 < every < float("inf") and 0 < per_epoch < float("inf")):
+        return None
+    epochs = getattr(trainer, "check_val_every_n_epoch", 1)
+    if epochs is None:  # validation every `every` batches, across epochs
+        return float(every)
+    if every < per_epoch and epochs == 1:
+        return float(every)
+    return float(per_epoch * max(1, int(epochs)))

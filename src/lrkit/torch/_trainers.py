@@ -4,11 +4,12 @@ a monitor's name."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from lrkit.torch.scheduler import LRScheduler
 
-__all__ = ["check_monitor", "describe", "listens", "specs", "unwrap"]
+__all__ = ["check_monitor", "describe", "expect_reports_every", "listens", "specs", "unwrap"]
 
 
 def check_monitor(owner: str, monitor: Any) -> str:
@@ -37,6 +38,13 @@ def listens(scheduler: LRScheduler) -> bool:
     """Whether a reported metric reaches a ``plateau`` anywhere in the scheduler: the rate's
     schedule (of any param group) or a scheduled hyperparameter's."""
     return scheduler.has_plateau
+
+
+def expect_reports_every(scheduler: LRScheduler, steps: float | None) -> None:
+    """Tells the scheduler's ``NoMetricWarning`` watch that the trainer evaluates every
+    ``steps`` scheduler steps (ignored when unknown: None, 0, inf or NaN)."""
+    if steps is not None and 0 < steps < float("inf"):
+        scheduler._watch.expect(math.ceil(steps))
 
 
 def specs(scheduler: LRScheduler) -> str:
