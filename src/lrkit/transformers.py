@@ -30,8 +30,6 @@ from lrkit.torch._trainers import (  # noqa: E402
     check_monitor,
     describe,
     expect_reports_every,
-    listens,
-    specs,
     unwrap,
 )
 from lrkit.torch.scheduler import LRScheduler  # noqa: E402
@@ -84,7 +82,7 @@ class ReportMetric(_TrainerCallback):  # type: ignore[misc]
             raise ValueError(_not_lrkit(given))
         self._training, self._stepped = True, False
         self._heard, self._missing = False, None
-        if listens(scheduler):
+        if scheduler.has_plateau:
             self._scheduler = scheduler
             strategy = getattr(args, "eval_strategy", None)
             strategy = getattr(strategy, "value", strategy)
@@ -103,7 +101,7 @@ class ReportMetric(_TrainerCallback):  # type: ignore[misc]
             self._warned_unused = True
             warnings.warn(
                 f"ReportMetric: the Trainer's LRScheduler has no plateau() "
-                f"({specs(scheduler)}), so {self.monitor!r} is not used and nothing is reported "
+                f"({scheduler.spec}), so {self.monitor!r} is not used and nothing is reported "
                 "(this is said once)",
                 UserWarning,
                 stacklevel=2,

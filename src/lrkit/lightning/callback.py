@@ -24,8 +24,6 @@ from lrkit.torch._trainers import (
     check_monitor,
     describe,
     expect_reports_every,
-    listens,
-    specs,
     unwrap,
 )
 from lrkit.torch.scheduler import LRScheduler
@@ -65,13 +63,12 @@ class ReportMetric(Callback):  # type: ignore[misc]
         if not isinstance(strict, bool):
             raise ValueError(f"ReportMetric: strict must be True or False; got {strict!r}")
         self.strict = strict
-        self._schedulers: list[LRScheduler] = []
-        self._configs: list[Any] = []
+        self._listening: list[tuple[Any, LRScheduler]] = []  # (its config, the scheduler)
         self._warned_unused = False
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         configs = list(trainer.lr_scheduler_configs)
-        found: list[LRScheduler] = []
+        found: list[tuple[Any, LRScheduler]] = []
         for index, config in enumerate(configs):
             scheduler = unwrap(config.scheduler)
             if scheduler is None:
@@ -85,18 +82,17 @@ class ReportMetric(Callback):  # type: ignore[misc]
                     "Remove 'reduce_on_plateau' and 'monitor' from the scheduler's dict and "
                     "keep 'interval': 'step': ReportMetric does the reporting"
                 )
-            found.append(scheduler)
+            found.append((config, scheduler))
         if not found:
             kinds = [describe(c.scheduler) for c in configs]
             raise ValueError(
                 f"ReportMetric: none of the trainer's lr schedulers is an lrkit LRScheduler "
                 f"(it has: {kinds}); {_RECIPE}"
             )
-        self._schedulers = [s for s in found if listens(s)]
-        self._configs = [c for c in configs if unwrap(c.scheduler) in self._schedulers]
-        if not self._schedulers and not self._warned_unused:
+        self._listening = [(c, s) for c, s in found if s.has_plateau]
+        if not self._listening and not self._warned_unused:
             self._warned_unused = True
-            found_specs = ", ".join(specs(s) for s in found)
+            found_specs = ", ".join(s.spec for _, s in found)
             warnings.warn(
                 f"ReportMetric: no lrkit scheduler of the trainer contains plateau() "
                 f"({found_specs}), so {self.monitor!r} is not used and nothing is reported "
@@ -112,19 +108,16 @@ class ReportMetric(Callback):  # type: ignore[misc]
         if batches is None:
             return
         per_epoch = trainer.num_training_batches
-        for config in self._configs:
-            scheduler = unwrap(config.scheduler)
+        accumulate = max(1, int(getattr(trainer, "accumulate_grad_batches", 1) or 1))
+        for config, scheduler in self._listening:
             frequency = max(1, int(getattr(config, "frequency", 1) or 1))
-            if scheduler is None:
-                continue
             if getattr(config, "interval", "epoch") == "step":
-                accumulate = max(1, int(getattr(trainer, "accumulate_grad_batches", 1) or 1))
                 expect_reports_every(scheduler, batches / accumulate / frequency)
             else:
                 expect_reports_every(scheduler, max(1.0, batches / per_epoch) / frequency)
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-        if trainer.sanity_checking or not self._schedulers or trainer.state.fn != "fit":
+        if trainer.sanity_checking or not self._listening or trainer.state.fn != "fit":
             return
         metrics = trainer.callback_metrics
         value = metrics.get(self.monitor)
@@ -139,11 +132,11 @@ class ReportMetric(Callback):  # type: ignore[misc]
             warnings.warn(f"{message}; nothing reported for this validation (strict=False)",
                           UserWarning, stacklevel=2)
             return
-        for scheduler in self._schedulers:
+        for _, scheduler in self._listening:
             scheduler.report(value)
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
-        self._schedulers, self._configs = [], []
+        self._listening = []
 
 
 def _batches_between_validations(trainer: Any) -> float | None:

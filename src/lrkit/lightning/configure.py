@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from lrkit.torch._trainers import listens, specs, unwrap
+from lrkit.torch._trainers import unwrap
 
 __all__ = ["configure_optimizers"]
 
@@ -62,12 +62,12 @@ def _warn_without_reporter(lightning_module: Any, scheduler: Any) -> None:
     from lrkit.lightning.callback import ReportMetric
 
     trainer = getattr(lightning_module, "_trainer", None)
-    if trainer is None or not listens(scheduler):
+    if trainer is None or not scheduler.has_plateau:
         return
     if any(isinstance(cb, ReportMetric) for cb in trainer.callbacks):
         return
     warnings.warn(
-        f"the lr_scheduler's schedule {specs(scheduler)} contains plateau() but the "
+        f"the lr_scheduler's schedule {scheduler.spec} contains plateau() but the "
         "trainer has no lrkit.lightning.ReportMetric callback, so no metric will reach it; add "
         f"one, in the YAML config:\n{_CALLBACK_YAML}",
         UserWarning,

@@ -94,7 +94,7 @@ class Join(Schedule):
         return pieces(xp, t, self.__dict__["_bounds"], funcs)
 
     def _emit(self, e: Emitter, t: str) -> str:
-        bounds = [float(b) for b in self.boundaries]
+        bounds: list[float] = self.__dict__["_bounds"]
         if len(self.schedules) > e.MAX_CHAIN:  # bisect, then one generated function a segment
             segs = e.table([e.function(s) for s in self.schedules])
             starts = e.const((0.0, *bounds))

@@ -1,5 +1,5 @@
 """What the trainer callbacks (``lrkit.transformers``, ``lrkit.lightning``) share: finding the
-lrkit scheduler behind a trainer's wrappers, asking whether it listens to metrics, and checking
+lrkit scheduler behind a trainer's wrappers, telling it how often metrics come, and checking
 a monitor's name."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 from lrkit.torch.scheduler import LRScheduler
 
-__all__ = ["check_monitor", "describe", "expect_reports_every", "listens", "specs", "unwrap"]
+__all__ = ["check_monitor", "describe", "expect_reports_every", "unwrap"]
 
 
 def check_monitor(owner: str, monitor: Any) -> str:
@@ -34,22 +34,11 @@ def unwrap(scheduler: Any) -> LRScheduler | None:
     return None
 
 
-def listens(scheduler: LRScheduler) -> bool:
-    """Whether a reported metric reaches a ``plateau`` anywhere in the scheduler: the rate's
-    schedule (of any param group) or a scheduled hyperparameter's."""
-    return scheduler.has_plateau
-
-
 def expect_reports_every(scheduler: LRScheduler, steps: float | None) -> None:
     """Tells the scheduler's ``NoMetricWarning`` watch that the trainer evaluates every
     ``steps`` scheduler steps (ignored when unknown: None, 0, inf or NaN)."""
     if steps is not None and 0 < steps < float("inf"):
         scheduler._watch.expect(math.ceil(steps))
-
-
-def specs(scheduler: LRScheduler) -> str:
-    """The scheduler's lr schedules as text: one spec, or a list with one per param group."""
-    return scheduler.spec
 
 
 def describe(scheduler: Any) -> str:
