@@ -18,6 +18,7 @@ from lrkit._silence import NoMetricWarning
 from lrkit.schedules import (
     Add,
     Constant,
+    Cooldown,
     Cosine,
     CosineRestarts,
     Cyclic,
@@ -36,6 +37,7 @@ from lrkit.schedules import (
     Polynomial,
     Schedule,
     Shift,
+    Splice,
     Staircase,
     StatefulScheduleError,
     StepDecay,
@@ -73,10 +75,13 @@ minimum = Minimum
 plateau = Plateau
 untuned_warmup = UntunedWarmup
 warmup_factor = WarmupFactor
+cooldown = Cooldown
+splice = Splice
 
 __all__ = [
     "Add",
     "Constant",
+    "Cooldown",
     "Cosine",
     "CosineRestarts",
     "Cyclic",
@@ -98,6 +103,7 @@ __all__ = [
     "Shift",
     "SpecError",
     "SpecMismatchWarning",
+    "Splice",
     "Staircase",
     "StatefulScheduleError",
     "StepDecay",
@@ -108,6 +114,7 @@ __all__ = [
     "Wsd",
     "__version__",
     "constant",
+    "cooldown",
     "cosine",
     "cosine_restarts",
     "cyclic",
@@ -127,6 +134,7 @@ __all__ = [
     "polynomial",
     "registry",
     "shift",
+    "splice",
     "staircase",
     "step_decay",
     "untuned_warmup",

@@ -16,12 +16,14 @@ from lrkit.schedules.decay import (
     StepDecay,
 )
 from lrkit.schedules.plateau import Plateau, PlateauState
+from lrkit.schedules.replan import Cooldown, Splice
 from lrkit.schedules.retime import Shift, Staircase
 from lrkit.schedules.wsd import Wsd
 
 __all__ = [
     "Add",
     "Constant",
+    "Cooldown",
     "Cosine",
     "CosineRestarts",
     "Cyclic",
@@ -40,6 +42,7 @@ __all__ = [
     "Polynomial",
     "Schedule",
     "Shift",
+    "Splice",
     "Staircase",
     "StatefulScheduleError",
     "StepDecay",
