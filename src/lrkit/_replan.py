@@ -163,7 +163,7 @@ def reconcile(owner: str, saved_spec: Any, now: Schedule, t: float, scale: float
            "or load the state into a scheduler of the saved plan and call replan(new_plan, "
            "ramp=R)")
     message = (f"{owner}: resuming a state saved for the plan {saved_spec!r} into a scheduler "
-               f"following {str(now)!r}, which differs before step {t:g}{jump}; {fix}")
+               f"following {str(now)!r}, which disagrees with it before step {t:g}{jump}; {fix}")
     return Reconciled(now, False, message=message)
 
 

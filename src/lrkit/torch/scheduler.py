@@ -314,7 +314,7 @@ class _Track:
 
         def commit() -> None:
             for message in dict.fromkeys(messages):
-                say(message, stacklevel=5)
+                say(message, stacklevel=4)
             for info in dict.fromkeys(infos):
                 say(None, info)
             for lane, plan, base, states in updates:
