@@ -146,7 +146,7 @@ def test_bad_by_changes_nothing(bad: object) -> None:
     sched = LRScheduler(opt, lk.warmup(lk.plateau(patience=0), 2))
     sched.step(1.0)
     state, lrs = sched.state_dict(), _lrs(opt)
-    with pytest.raises(ValueError, match="by must be|2\\*\\*63"):
+    with pytest.raises(ValueError, match=r"by must be|2\*\*63"):
         sched.step(0.5, by=bad)  # type: ignore[arg-type]
     assert sched.state_dict() == state and _lrs(opt) == lrs
 
@@ -215,7 +215,7 @@ def _set(state: Any, path: tuple[Any, ...], value: Any) -> None:
 @given(path=st.sampled_from(PATHS), value=JUNK)
 def test_tampered_states_are_value_errors_that_change_nothing(path: tuple[Any, ...],
                                                                value: Any) -> None:
-    opt, sched = _plateau_scheduler()
+    _, sched = _plateau_scheduler()
     good = sched.state_dict()
     state = copy.deepcopy(good)
     _set(state, path, value)
@@ -308,7 +308,7 @@ def test_hyperparams_refuses_settings_that_are_not_rates(make: Any, key: str) ->
 
 def test_hyperparams_must_be_a_mapping() -> None:
     opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1, momentum=0.9)
-    with pytest.raises(ValueError, match="hyperparams must be a dict.*momentum"):
+    with pytest.raises(ValueError, match=r"hyperparams must be a dict.*momentum"):
         LRScheduler(opt, lk.constant(), hyperparams=["momentum"])  # type: ignore[arg-type]
 
 
@@ -316,3 +316,31 @@ def test_momentum_still_maps_to_betas_on_adam() -> None:
     opt = torch.optim.Adam(torch.nn.Linear(2, 1).parameters(), lr=0.1, betas=(0.9, 0.99))
     LRScheduler(opt, lk.constant(), hyperparams={"momentum": lk.constant(0.85)})
     assert opt.param_groups[0]["betas"] == (0.85, 0.99)
+
+
+def test_gradual_warmup_refuses_tampered_states_and_changes_nothing() -> None:
+    from lrkit.torch import GradualWarmupScheduler
+
+    def make() -> tuple[torch.optim.Optimizer, GradualWarmupScheduler]:
+        opt = _two_groups()
+        after = torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+        return opt, GradualWarmupScheduler(opt, multiplier=2.0, total_epoch=4,
+                                           after_scheduler=after)
+
+    opt, sched = make()
+    for _ in range(7):
+        opt.step()
+        sched.step()
+    good = sched.state_dict()
+    for path, value in [(("base_lrs", 0), float("nan")), (("base_lrs",), [0.1]),
+                        (("count",), 2.9), (("count",), -4), (("last_lr", 1), float("inf")),
+                        (("last_lr", 0), -1.0), (("after_scheduler",), "x")]:
+        opt2, target = make()
+        opt2.step()
+        target.step()
+        before, lrs = target.state_dict(), _lrs(opt2)
+        state = copy.deepcopy(good)
+        _set(state, path, value)
+        with pytest.raises(ValueError, match=path[0]):
+            target.load_state_dict(state)
+        assert target.state_dict() == before and _lrs(opt2) == lrs, path
