@@ -31,7 +31,7 @@ from torch.optim import Optimizer
 from lrkit import Schedule, parse
 from lrkit import _validate as v
 from lrkit._format import FORMAT_VERSION, check_format
-from lrkit._replan import advance, check_count, reconcile, replanned, say
+from lrkit._replan import MAX_COUNT, advance, check_count, reconcile, replanned, say
 from lrkit._silence import MetricWatch
 from lrkit.schedules.plateau import PlateauState
 from lrkit.stepper import load_plateaus
@@ -286,7 +286,8 @@ class _Track:
             key = (specs[i], id(lane.schedule))
             r = seen.get(key)
             if r is None:
-                r = seen[key] = reconcile(what, specs[i], lane.schedule, t, base, saved)
+                owner = what if self.name == "lr" else f"{what} ({label})"
+                r = seen[key] = reconcile(owner, specs[i], lane.schedule, t, base, saved)
                 if r.message:
                     where = "" if n == 1 or not self.per_group else f" (param group {i})"
                     messages.append(r.message + where)
@@ -570,19 +571,12 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         instead."""
         if not self._ready:  # the call torch's constructor makes; see the module docstring
             return
-        clock = self.clock
-        if clock is not None:
-            if by != 1:
-                raise ValueError("LRScheduler.step: by= cannot be given while clock is set "
-                                 "(the clock gives the running total)")
-            total = check_count("LRScheduler.step: clock()", clock())
-            if total < self._count:
-                raise ValueError(
-                    f"LRScheduler.step: clock() went back from {self._count} to {total}; "
-                    "allowed: a running total that never decreases")
-            count = total
+        if by.__class__ is int and by >= 0 and self.clock is None:  # the per-step path
+            count = self._count + by
+            if count > MAX_COUNT:
+                count = advance("LRScheduler.step", self._count, by)  # raises
         else:
-            count = advance("LRScheduler.step", self._count, by)  # checked first
+            count = self._next_count(by)  # checked before anything changes
         if metric is not None:
             self._report(metric)
         self._count = count
@@ -591,6 +585,21 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         if calls >= self._watch.due:
             self._watch.warn(calls)
         self._apply()
+
+    def _next_count(self, by: Any) -> int:
+        """The clock after this step: ``count + by`` (validated), or ``clock()``."""
+        clock = self.clock
+        if clock is None:
+            return advance("LRScheduler.step", self._count, by)
+        if by != 1:
+            raise ValueError("LRScheduler.step: by= cannot be given while clock is set "
+                             "(the clock gives the running total)")
+        total = check_count("LRScheduler.step: clock()", clock())
+        if total < self._count:
+            raise ValueError(
+                f"LRScheduler.step: clock() went back from {self._count} to {total}; "
+                "allowed: a running total that never decreases")
+        return total
 
     def replan(self, schedule: ScheduleLike | Sequence[ScheduleLike], ramp: float = 0) -> None:
         """Change the plan from the current step on: each group follows
