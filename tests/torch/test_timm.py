@@ -10,6 +10,7 @@ package ``__init__`` imports torchvision, which has no CPU build here)."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import math
 import random
@@ -25,7 +26,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _timm import timm_scheduler  # noqa: E402
+from _timm import timm_scheduler, timm_train_one_epoch  # noqa: E402
 
 import lrkit as lk  # noqa: E402
 from lrkit.timm import TimmScheduler  # noqa: E402
@@ -212,6 +213,74 @@ def test_plateau_hears_the_epoch_metric(seed: int) -> None:
     got = train_loop(TimmScheduler(opt, spec), opt, 40, 3, metrics=metrics)
     assert_rates(got, want, f"plateau seed={seed}")
     assert want[-1, 0] < BASE  # it reduced
+
+
+# --- timm's own train_one_epoch ---------------------------------------------------------------
+
+class _Task:
+    """What train_one_epoch calls of timm's TrainingTask (timm.task imports torchvision)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def get_trainable_module(self, ema: bool = False) -> Any:
+        return self.model
+
+    def __call__(self, input: Any, target: Any) -> dict[str, Any]:
+        return {"loss": torch.nn.functional.mse_loss(self.model(input), target)}
+
+    def update_ema(self, step: int | None = None) -> None:
+        pass
+
+
+def run_train_py(make_sched: Callable[[Any], Any], epochs: int, n_batches: int, accum: int
+                 ) -> tuple[np.ndarray, Any]:
+    """train.py's main() epoch loop (no eval loader: latest_metric is the training loss) around
+    timm's own train_one_epoch; returns the lr of every optimizer.step() and the weights."""
+    train_one_epoch = timm_train_one_epoch()
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=BASE, momentum=0.9)
+    used: list[float] = []
+    opt.register_step_pre_hook(lambda o, a, k: used.append(float(o.param_groups[0]["lr"])))
+    sched = make_sched(opt)
+    g = torch.Generator().manual_seed(1)
+    loader = [(torch.randn(4, 3, generator=g), torch.randn(4, 1, generator=g))
+              for _ in range(n_batches)]
+    args = argparse.Namespace(
+        mixup_off_epoch=0, distributed=False, grad_accum_steps=accum, prefetcher=False,
+        channels_last=False, clip_grad=None, clip_mode="norm", synchronize_step=False,
+        log_interval=50, save_images=False, recovery_interval=0, rank=0, world_size=1)
+    updates_per_epoch = (len(loader) + accum - 1) // accum
+    for epoch in range(epochs):
+        train_metrics = train_one_epoch(
+            epoch, model, loader, opt, args, task=_Task(model), device=torch.device("cpu"),
+            lr_scheduler=sched, num_updates_total=epochs * updates_per_epoch)
+        sched.step(epoch + 1, train_metrics["loss"])
+    return np.asarray(used)[:, None], [p.detach().clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("per_update", [False, True], ids=["t_in_epochs", "t_in_updates"])
+def test_timms_train_one_epoch(per_update: bool) -> None:
+    """7 batches, gradient accumulation 2 (4 updates an epoch, the last of one batch), the
+    factory's cosine with a 2-epoch warmup: timm's train_one_epoch gives both the same rates."""
+    epochs, upe = 6, 4
+
+    def timm_sched(opt: Any) -> Any:
+        return timm_scheduler().create_scheduler_v2(
+            opt, sched="cosine", num_epochs=epochs, min_lr=1e-4, warmup_lr=1e-3,
+            warmup_epochs=2, step_on_epochs=not per_update, updates_per_epoch=upe)[0]
+
+    spec = timm_warmup(lk.cosine(epochs, end=1e-4 / BASE), 2, 1e-3 / BASE, False)
+    want, w_want = run_train_py(timm_sched, epochs, 7, 2)
+    got, w_got = run_train_py(
+        lambda opt: TimmScheduler(opt, spec, t_in_epochs=not per_update,
+                                  updates_per_epoch=upe if per_update else None),
+        epochs, 7, 2)
+    assert want.shape == (epochs * upe, 1)
+    assert_rates(got, want, f"train_one_epoch per_update={per_update}")
+    for a, b in zip(w_got, w_want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
 
 
 # --- resume --------------------------------------------------------------------------------
