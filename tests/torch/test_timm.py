@@ -405,3 +405,20 @@ def test_bad_calls() -> None:
         TimmScheduler(_optimizer(), 0.1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="cosin"):
         TimmScheduler(_optimizer(), "cosin(steps=10)")
+
+
+def test_without_torch_the_import_names_the_install_command() -> None:
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["torch"] = None  # `import torch` now raises ImportError
+        try:
+            import lrkit.timm
+        except ImportError as exc:
+            print(exc)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert "needs 'torch'" in out and "pip install 'lrkit[torch]'" in out, out
