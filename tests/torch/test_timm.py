@@ -283,6 +283,29 @@ def test_timms_train_one_epoch(per_update: bool) -> None:
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
 
 
+def test_per_update_clock_with_a_plateau_fed_each_epoch() -> None:
+    """t_in_epochs=False, updates_per_epoch=5, ``plateau * cosine(8)`` (8 epochs): each update
+    gets base * cosine(n / 5 epochs) * factor ** reductions, the reductions those of torch's
+    ReduceLROnPlateau fed the same epoch metrics (a reduction applies from the next update)."""
+    metrics = [1.0, 0.8, 0.9, 0.95, 0.99, 0.7, 0.75, 0.8, 0.85]
+    p = torch.nn.Parameter(torch.zeros(1))
+    ref_opt = torch.optim.SGD([p], lr=1.0)
+    ref = torch.optim.lr_scheduler.ReduceLROnPlateau(ref_opt, factor=0.5, patience=1)
+    want = []
+    for epoch in range(9):
+        scale = ref_opt.param_groups[0]["lr"]
+        for b in range(5):
+            x = min((epoch * 5 + b) / 5 / 8, 1.0)
+            want.append([BASE * (1 + math.cos(math.pi * x)) / 2 * scale])
+        ref.step(metrics[epoch])
+    opt = _optimizer()
+    sched = TimmScheduler(opt, "plateau(factor=0.5, patience=1) * cosine(steps=8)",
+                          t_in_epochs=False, updates_per_epoch=5)
+    got = train_loop(sched, opt, 9, 5, metrics=metrics)
+    assert_rates(got, np.asarray(want), "per-update clock, epoch metrics")
+    assert ref_opt.param_groups[0]["lr"] < 0.5
+
+
 # --- resume --------------------------------------------------------------------------------
 
 def _save_load(state: dict[str, Any]) -> dict[str, Any]:
