@@ -34,6 +34,8 @@ if importlib.util.find_spec("deepspeed") is None:
     pytest.skip("DeepSpeed is not installed (scripts/setup-env.sh installs it)",
                 allow_module_level=True)
 
+pytestmark = pytest.mark.slow  # a child process running DeepSpeed
+
 CHILD = Path(__file__).with_name("_deepspeed_child.py")
 SRC = Path(__file__).resolve().parents[2] / "src"
 
