@@ -18,8 +18,13 @@ echo "setting up .venv (torch CPU, jax, keras, optax, transformers, timm...)" >&
 # torch is pinned to 2.13.0 through constraints.txt: an unpinned torch pulls the CUDA build.
 .venv/bin/python -m pip install -q -c constraints.txt -e ".[all]" --group test --group docs
 # timm's package __init__ imports torchvision, which has no CPU build here: install timm without
-# its dependencies; tests load only its torch-only modules (see tests/oracles.py).
+# its dependencies; tests load only its torch-only modules (see tests/_timm.py, docs/timm.md).
 .venv/bin/python -m pip install -q --no-deps -c constraints.txt timm
+# DeepSpeed (tests/torch/test_deepspeed.py, tests/recipes/test_deepspeed.py) is an sdist whose
+# setup.py imports torch: installed after torch, without build isolation and without compiling
+# its C++ ops (DS_BUILD_OPS=0: its CPU accelerator runs initialize/step/checkpoints without them).
+# Already installed at the pinned version, pip only checks it (a few seconds).
+DS_BUILD_OPS=0 .venv/bin/python -m pip install -q --no-build-isolation -c constraints.txt deepspeed
 # tf-keras requires the `tensorflow` distribution; tensorflow-cpu (from the test group) provides
 # the same package, so install tf-keras without its dependencies.
 .venv/bin/python -m pip install -q --no-deps -c constraints.txt tf-keras

@@ -46,3 +46,47 @@ def timm_lars() -> Any:
     _bare_package("timm", root)
     _bare_package("timm.optim", root / "optim")
     return importlib.import_module("timm.optim.lars")
+
+
+TRAIN_ONE_EPOCH = Path(__file__).with_name("data") / "timm" / "train_one_epoch.py.txt"
+"""``train_one_epoch`` of timm's train.py, verbatim (pytorch-image-models aa4b585, Apache-2.0).
+train.py is a script of timm's repository, not part of the timm wheel, and cannot be imported
+here: it imports torchvision and timm.data (torchvision) at module level."""
+
+
+def timm_train_one_epoch() -> Any:
+    """train.py's ``train_one_epoch``, compiled from its own source, with the globals it reads
+    from train.py's module: timm's own ``AverageMeter`` and ``dispatch_clip_grad``
+    (torchvision-free modules of ``timm.utils``), and stand-ins for ``utils.is_primary`` /
+    ``utils.reduce_tensor`` (timm.utils.distributed imports torchvision; a one-process run is
+    primary and never reduces) and for ``torchvision`` (used only with ``--save-images``)."""
+    import logging
+    import os
+    import time
+    from collections import OrderedDict
+    from contextlib import suppress
+
+    import torch
+
+    root = _timm_root()
+    _bare_package("timm", root)
+    _bare_package("timm.utils", root / "utils")
+    metrics = importlib.import_module("timm.utils.metrics")
+    clip_grad = importlib.import_module("timm.utils.clip_grad")
+
+    def reduce_tensor(tensor: Any, n: int) -> Any:
+        raise AssertionError("a one-process run never reduces")
+
+    utils = types.SimpleNamespace(
+        AverageMeter=metrics.AverageMeter,
+        dispatch_clip_grad=clip_grad.dispatch_clip_grad,
+        is_primary=lambda args, local=False: getattr(args, "rank", 0) == 0,
+        reduce_tensor=reduce_tensor,
+    )
+    namespace: dict[str, Any] = {
+        "torch": torch, "time": time, "os": os, "OrderedDict": OrderedDict, "suppress": suppress,
+        "utils": utils, "torchvision": None, "_logger": logging.getLogger("train"),
+    }
+    source = TRAIN_ONE_EPOCH.read_text(encoding="utf-8")
+    exec(compile(source, str(TRAIN_ONE_EPOCH), "exec"), namespace)
+    return namespace["train_one_epoch"]

@@ -1,10 +1,11 @@
 """DeepSpeed's schedulers (deepspeed/runtime/lr_schedules.py, edaa722 / release 0.19.8).
 
-DeepSpeed is not installed here (it builds on install). The oracles are its formulas written
-out, as functions of ``last_batch_iteration``. When DeepSpeed's ``lr_schedules.py`` is
-available (an installed ``deepspeed``, or the file named by ``LRKIT_DEEPSPEED_LR_SCHEDULES``,
-e.g. from ``pip download --no-deps deepspeed``), the real classes are driven too: that module
-needs only torch and a logger, so it is loaded by path with a stub ``deepspeed.utils``.
+The oracles are its formulas written out, as functions of ``last_batch_iteration``. The real
+classes are driven too: the installed ``deepspeed.runtime.lr_schedules`` (scripts/setup-env.sh
+installs deepspeed 0.19.8 from its sdist, ``DS_BUILD_OPS=0``; importing that module starts no
+process group), or, where DeepSpeed is not installed, the file named by
+``LRKIT_DEEPSPEED_LR_SCHEDULES`` (e.g. from ``pip download --no-deps deepspeed``), loaded by path
+with a stub ``deepspeed.utils`` (it needs only torch and a logger).
 """
 
 from __future__ import annotations
@@ -118,21 +119,22 @@ def test_onecycle_holds_each_stair_for_two_steps() -> None:
 
 def _lr_schedules_path() -> Path | None:
     env = os.environ.get("LRKIT_DEEPSPEED_LR_SCHEDULES")
-    if env:
-        return Path(env)
-    spec = importlib.util.find_spec("deepspeed")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "runtime" / "lr_schedules.py"
-    return path if path.exists() else None
+    return Path(env) if env else None
 
 
-@pytest.fixture(scope="module")
-def lr_schedules() -> Any:
-    path = _lr_schedules_path()
-    if path is None:
-        pytest.skip("DeepSpeed's lr_schedules.py is not available (see the module docstring)")
-    pytest.importorskip("torch")
+def _installed_lr_schedules() -> Any:
+    """The installed ``deepspeed.runtime.lr_schedules``; the environment is left as it was
+    (DeepSpeed picks its CPU accelerator here and sets PYTORCH_NVML_BASED_CUDA_CHECK)."""
+    saved = dict(os.environ)
+    os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    try:
+        return importlib.import_module("deepspeed.runtime.lr_schedules")
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _lr_schedules_by_path(path: Path) -> Any:
     saved = {k: sys.modules.get(k) for k in ("deepspeed", "deepspeed.utils")}
     if "deepspeed" not in sys.modules:
         pkg = types.ModuleType("deepspeed")
@@ -152,6 +154,29 @@ def lr_schedules() -> Any:
             else:
                 sys.modules[k] = v
     return module
+
+
+@pytest.fixture(scope="module")
+def lr_schedules() -> Any:
+    pytest.importorskip("torch")
+    if importlib.util.find_spec("deepspeed") is not None:
+        return _installed_lr_schedules()
+    path = _lr_schedules_path()
+    if path is None:
+        pytest.skip("DeepSpeed is not installed (scripts/setup-env.sh installs it) and "
+                    "LRKIT_DEEPSPEED_LR_SCHEDULES is not set (see the module docstring)")
+    return _lr_schedules_by_path(path)
+
+
+def test_the_installed_deepspeed_is_the_one_pinned(lr_schedules: Any) -> None:
+    """The classes driven below are DeepSpeed's own, from the release the oracles were read in."""
+    if lr_schedules.__name__ != "deepspeed.runtime.lr_schedules":
+        pytest.skip("DeepSpeed's lr_schedules.py loaded by path (not installed)")
+    from importlib.metadata import version
+
+    assert version("deepspeed") == "0.19.8"
+    for name in ("WarmupLR", "WarmupDecayLR", "WarmupCosineLR", "OneCycle"):
+        assert getattr(lr_schedules, name).__module__ == "deepspeed.runtime.lr_schedules"
 
 
 def _drive(make: Callable[[Any], Any], steps: int, lr: float) -> np.ndarray:
