@@ -164,6 +164,10 @@ REFERENCE: dict[str, Callable[[Any, float], float]] = {
     "minimum": lambda s, t: min(reference(s.left, t), reference(s.right, t)),
     "shift": lambda s, t: reference(s.schedule, t + s.steps),
     "staircase": lambda s, t: reference(s.schedule, s.every * math.floor(t / s.every)),
+    "pow": lambda s, t: reference(s.base, t) ** s.exponent,
+    # Megatron-LM's RampupBatchsizeNumMicroBatchesCalculator.update, written out
+    "batch_rampup": lambda s, t: s.end if t > s.samples else s.start + s.increment * int(
+        t / (s.samples / ((s.end - s.start) // s.increment))),
 }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from lrkit._silence import NoMetricWarning
 from lrkit.schedules import (
     Add,
+    BatchRampup,
     Constant,
     Cosine,
     CosineRestarts,
@@ -34,6 +35,7 @@ from lrkit.schedules import (
     Plateau,
     PlateauState,
     Polynomial,
+    Pow,
     Schedule,
     Shift,
     Staircase,
@@ -73,9 +75,11 @@ minimum = Minimum
 plateau = Plateau
 untuned_warmup = UntunedWarmup
 warmup_factor = WarmupFactor
+batch_rampup = BatchRampup
 
 __all__ = [
     "Add",
+    "BatchRampup",
     "Constant",
     "Cosine",
     "CosineRestarts",
@@ -94,6 +98,7 @@ __all__ = [
     "Plateau",
     "PlateauState",
     "Polynomial",
+    "Pow",
     "Schedule",
     "Shift",
     "SpecError",
@@ -107,6 +112,7 @@ __all__ = [
     "WarmupFactor",
     "Wsd",
     "__version__",
+    "batch_rampup",
     "constant",
     "cosine",
     "cosine_restarts",
