@@ -376,3 +376,26 @@ def test_power_errors(text: str, words: list[str]) -> None:
 def test_power_bad_operands_are_value_errors(call: Any) -> None:
     with pytest.raises(ValueError):
         call()
+
+
+def test_every_family_counts_thresholds_alike() -> None:
+    """``count_reached`` (the namespace operation behind the array families): the number of
+    thresholds ``<= t``, by bisect, in every family; float32 against the rounded-up table."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    from lrkit._xp import PY, namespace_of
+    from lrkit.schedules.batch import _thresholds
+
+    f64, f32 = _thresholds(56, 96)
+    t = np.arange(0.0, 60.0, 0.125)
+    want = np.array([sum(1 for b in f64 if b <= x) for x in t], dtype=np.float64)
+    assert [PY.count_reached(float(x), f64, f32) for x in t] == want.tolist()
+    np.testing.assert_array_equal(namespace_of(t).count_reached(t, f64, f32), want)
+    for x in (torch.tensor(t), torch.tensor(t, dtype=torch.float32),
+              jnp.asarray(t, dtype=jnp.float32)):
+        got = namespace_of(x).count_reached(x, f64, f32)
+        assert got.dtype == x.dtype
+        np.testing.assert_array_equal(np.asarray(got, dtype=np.float64), want)
+    assert all(b32 >= b and np.float32(b32) == b32 for b, b32 in zip(f64, f32, strict=True))
