@@ -122,7 +122,8 @@ def test_random_ramps_at_random_counts(
 
 
 def test_gpt3_ramp_at_its_thresholds() -> None:
-    """GPT-3 175B: 16 -> 1536 in increments of 16 over 5,859,375 samples (4 billion tokens of
+    """Megatron-LM's GPT-3 175B example (examples/gpt3/train_gpt3_175b_distributed.sh until
+    April 2026): 16 -> 1536 in increments of 16 over 5,859,375 samples (12 billion tokens of
     2048), checked around every increment and at random counts."""
     config = (16, 16, 5_859_375, 1536)
     meg, s = Megatron(*config), lk.batch_rampup(*config)
