@@ -208,7 +208,7 @@ plateaus = st.builds(
 )
 
 COMPOSITES = ("warmup", "join", "mul", "add", "maximum", "minimum", "shift", "staircase",
-              "pow")
+              "cooldown", "splice", "pow")
 """Registered names whose fields hold schedules (built by ``trees``), plus ``plateau``."""
 STATEFUL = ("plateau",)
 
@@ -227,7 +227,8 @@ def _ends(s: lk.Schedule) -> float | None:
 def _combine(draw: Any, children: st.SearchStrategy[lk.Schedule]) -> lk.Schedule:
     kind = draw(
         st.sampled_from(["warmup", "join", "seq", "nested_seq", "mul", "add", "cmul", "cadd",
-                         "maximum", "minimum", "shift", "staircase", "pow"])
+                         "maximum", "minimum", "shift", "staircase", "cooldown", "splice",
+                         "pow"])
     )
     a = draw(children)
     if kind == "warmup":
@@ -269,6 +270,10 @@ def _combine(draw: Any, children: st.SearchStrategy[lk.Schedule]) -> lk.Schedule
         return lk.shift(a, draw(st.one_of(st.just(0), steps(1, 300))))
     if kind == "staircase":
         return lk.staircase(a, draw(steps(1, 50)))
+    if kind == "cooldown":
+        return draw(_cooldown(st.just(a)))
+    if kind == "splice":
+        return draw(_splice(st.just(a), children))
     if kind == "pow":  # at most 1.5: nested powers of products stay far from float32's range
         return _pow(draw, a, 1.5)
     if kind == "mul":
@@ -315,11 +320,34 @@ def named(name: str) -> st.SearchStrategy[lk.Schedule]:
         return st.builds(lk.shift, child, st.one_of(st.just(0), steps(1, 300)))
     if name == "staircase":
         return st.builds(lk.staircase, child, steps(1, 50))
+    if name == "cooldown":
+        return _cooldown(child)
+    if name == "splice":
+        return _splice(child, child)
     if name == "pow":
         return _pow_of(child, 3.0)
     if name == "plateau":
         return plateaus
     raise KeyError(f"no strategy for registered schedule {name!r}: add one to tests/_schedules.py")
+
+
+@st.composite
+def _cooldown(draw: Any, children: st.SearchStrategy[lk.Schedule]) -> lk.Schedule:
+    """A cooldown branched at a random step (0 and phase boundaries included)."""
+    a = draw(children)
+    at = draw(st.one_of(st.just(0), steps(0, 300), st.sampled_from(a.breakpoints() or (7,))))
+    n = draw(st.one_of(st.just(0), steps(1, 200)))
+    end = draw(st.one_of(st.just(0.0), st.floats(0.0, 0.5)))
+    return lk.cooldown(a, at, n, end=end, shape=draw(st.sampled_from(SHAPES_WSD_DECAY)))
+
+
+@st.composite
+def _splice(draw: Any, olds: st.SearchStrategy[lk.Schedule],
+            news: st.SearchStrategy[lk.Schedule]) -> lk.Schedule:
+    """A splice at a random step, with or without a ramp."""
+    a, b = draw(olds), draw(news)
+    at = draw(st.one_of(st.just(0), steps(0, 300), st.sampled_from(a.breakpoints() or (7,))))
+    return lk.splice(a, b, at, ramp=draw(st.one_of(st.just(0), steps(1, 200))))
 
 
 def _cumsum(gaps: list[float]) -> list[float]:

@@ -69,7 +69,7 @@ def _check_curve(s: lk.Schedule, html: str) -> None:
         t, v = t_of(x), v_of(y)
         lo, hi = max(t - pixel_t, 0.0), t + pixel_t  # where the point may be, given rounding
         us = [lo + (hi - lo) * k / 10 for k in range(11)]
-        us += [u for b in bps if lo < b < hi for u in (b, b - span * 1e-6)]  # both sides
+        us += [u for b in bps if lo < b < hi for u in (b, max(b - span * 1e-6, 0.0))]  # both sides
         near = [s(u) for u in us]
         assert min(near) - pixel_v <= v <= max(near) + pixel_v, (str(s), t, v, near)
     top = max(v_of(y) for _, y in points)

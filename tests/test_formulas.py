@@ -127,6 +127,34 @@ def _exponential(s: lk.Exponential, t: float) -> float:
     return max(v, s.end) if s.gamma < 1 else min(v, s.end)
 
 
+_FALL = {  # wsd's decay shapes, g(x) for progress x in [0, 1] (DESIGN.md)
+    "linear": lambda x: 1 - x,
+    "cosine": lambda x: (1 + math.cos(math.pi * x)) / 2,
+    "1-sqrt": lambda x: 1 - math.sqrt(x),
+    "exp": lambda x: (0.5**x - 0.5) / 0.5,
+}
+
+
+def _cooldown(s: lk.Cooldown, t: float) -> float:
+    """schedule(t) before at; end + (schedule(at) - end) * g((t - at) / steps); end after."""
+    if t < s.at:
+        return reference(s.schedule, t)
+    if t >= s.at + s.steps:
+        return s.end
+    top = reference(s.schedule, s.at)
+    return s.end + (top - s.end) * _FALL[s.shape]((t - s.at) / s.steps)
+
+
+def _splice(s: lk.Splice, t: float) -> float:
+    """old(t) before at; new(t) from at + ramp; a straight line between."""
+    if t < s.at:
+        return reference(s.old, t)
+    if t >= s.at + s.ramp:
+        return reference(s.new, t)
+    a, b = reference(s.old, s.at), reference(s.new, s.at + s.ramp)
+    return a + (b - a) * (t - s.at) / s.ramp
+
+
 REFERENCE: dict[str, Callable[[Any, float], float]] = {
     "constant": lambda s, t: s.value,
     "linear": lambda s, t: s.start + (s.end - s.start) * min(t, s.steps) / s.steps,
@@ -164,6 +192,8 @@ REFERENCE: dict[str, Callable[[Any, float], float]] = {
     "minimum": lambda s, t: min(reference(s.left, t), reference(s.right, t)),
     "shift": lambda s, t: reference(s.schedule, t + s.steps),
     "staircase": lambda s, t: reference(s.schedule, s.every * math.floor(t / s.every)),
+    "cooldown": _cooldown,
+    "splice": _splice,
     "pow": lambda s, t: reference(s.base, t) ** s.exponent,
     # Megatron-LM's RampupBatchsizeNumMicroBatchesCalculator.update, written out
     "batch_rampup": lambda s, t: s.end if t > s.samples else s.start + s.increment * int(

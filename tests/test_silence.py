@@ -75,3 +75,11 @@ def test_an_expected_interval_is_waited_for_twice() -> None:
     silent = MetricWatch("x", "", False, None)
     silent.expect(QUIET_STEPS)
     assert silent.due == float("inf")
+
+
+def test_the_warning_also_goes_through_logging(caplog: pytest.LogCaptureFixture) -> None:
+    """Trainers may swallow warnings (HF's resume path re-issues only when it caught several):
+    the same text reaches the ``lrkit`` logger."""
+    with caplog.at_level("WARNING", "lrkit"):
+        (w,) = _run(lk.Stepper(lk.plateau()), 2 * QUIET_STEPS, None)
+    assert [r.getMessage() for r in caplog.records] == [str(w.message)]

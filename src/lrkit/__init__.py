@@ -19,6 +19,7 @@ from lrkit.schedules import (
     Add,
     BatchRampup,
     Constant,
+    Cooldown,
     Cosine,
     CosineRestarts,
     Cyclic,
@@ -38,6 +39,7 @@ from lrkit.schedules import (
     Pow,
     Schedule,
     Shift,
+    Splice,
     Staircase,
     StatefulScheduleError,
     StepDecay,
@@ -75,12 +77,15 @@ minimum = Minimum
 plateau = Plateau
 untuned_warmup = UntunedWarmup
 warmup_factor = WarmupFactor
+cooldown = Cooldown
+splice = Splice
 batch_rampup = BatchRampup
 
 __all__ = [
     "Add",
     "BatchRampup",
     "Constant",
+    "Cooldown",
     "Cosine",
     "CosineRestarts",
     "Cyclic",
@@ -103,6 +108,7 @@ __all__ = [
     "Shift",
     "SpecError",
     "SpecMismatchWarning",
+    "Splice",
     "Staircase",
     "StatefulScheduleError",
     "StepDecay",
@@ -114,6 +120,7 @@ __all__ = [
     "__version__",
     "batch_rampup",
     "constant",
+    "cooldown",
     "cosine",
     "cosine_restarts",
     "cyclic",
@@ -133,6 +140,7 @@ __all__ = [
     "polynomial",
     "registry",
     "shift",
+    "splice",
     "staircase",
     "step_decay",
     "untuned_warmup",

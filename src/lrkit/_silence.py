@@ -19,6 +19,7 @@ twice that interval, so the first evaluation of a long epoch is waited for.
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 
@@ -83,11 +84,10 @@ class MetricWatch:
         self.due = math.inf
         since = "since the start" if self.longest == 0 and self.last == 0 else (
             f"since the last report at step {self.last}")
-        warnings.warn(
+        message = (
             f"{self.owner}: the schedule {self.spec} contains plateau(), but no metric has been "
             f"reported in the {count - self.last} steps {since}, so its rate cannot drop; "
             f"{FIXES}. If metrics do come, only further apart, pass steps_per_epoch= or filter "
-            f"lrkit.NoMetricWarning. (Said once.)",
-            NoMetricWarning,
-            stacklevel=3,
-        )
+            f"lrkit.NoMetricWarning. (Said once.)")
+        logging.getLogger("lrkit").warning(message)  # trainers may swallow the warning
+        warnings.warn(message, NoMetricWarning, stacklevel=3)

@@ -17,6 +17,7 @@ from lrkit.schedules.decay import (
     StepDecay,
 )
 from lrkit.schedules.plateau import Plateau, PlateauState
+from lrkit.schedules.replan import Cooldown, Splice
 from lrkit.schedules.retime import Shift, Staircase
 from lrkit.schedules.wsd import Wsd
 
@@ -24,6 +25,7 @@ __all__ = [
     "Add",
     "BatchRampup",
     "Constant",
+    "Cooldown",
     "Cosine",
     "CosineRestarts",
     "Cyclic",
@@ -43,6 +45,7 @@ __all__ = [
     "Pow",
     "Schedule",
     "Shift",
+    "Splice",
     "Staircase",
     "StatefulScheduleError",
     "StepDecay",

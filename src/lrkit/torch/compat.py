@@ -19,9 +19,9 @@ after_scheduler.
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
-import warnings
 from typing import Any
 
 import torch
@@ -29,8 +29,8 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from lrkit import SpecMismatchWarning
 from lrkit._format import FORMAT_VERSION, check_format
+from lrkit._replan import check_count, say
 
 __all__ = ["GradualWarmupScheduler"]
 
@@ -43,6 +43,17 @@ def _is_real(x: object) -> bool:
 
 def _is_integer(x: object) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _rates(what: str, name: str, value: Any, n: int) -> list[float]:
+    """A saved list of ``n`` rates, each a finite number >= 0."""
+    if not isinstance(value, list | tuple) or len(value) != n:
+        raise ValueError(f"{what}: {name} must be a list of {n} rates (one per param group); "
+                         f"got {value!r:.80}")
+    for x in value:
+        if isinstance(x, bool) or not _is_real(x) or not (math.isfinite(x) and x >= 0):
+            raise ValueError(f"{what}: {name} must hold finite numbers >= 0; got {value!r:.80}")
+    return [float(x) for x in value]
 
 
 def _write(group: dict[str, Any], value: float | Tensor) -> None:
@@ -261,36 +272,39 @@ class GradualWarmupScheduler(_LRScheduler):
         mine = (self.multiplier, self.total_epoch, self._after_name())
         saved = (state_dict.get("multiplier"), state_dict.get("total_epoch"),
                  state_dict.get("after_scheduler_type"))
+        count = check_count(what, state_dict["count"])
+        n = len(self.optimizer.param_groups)
+        bases = _rates(what, "base_lrs", state_dict.get("base_lrs", self.base_lrs), n)
+        after = self.after_scheduler
+        after_state = state_dict.get("after_scheduler")
+        if after_state is not None and not isinstance(after_state, dict):
+            raise ValueError(f"{what}: after_scheduler must be the after_scheduler's "
+                             f"state_dict(); got {after_state!r:.80}")
+        last: list[float] | None = None
+        if count > self.total_epoch and after is not None:
+            last = _rates(what, "last_lr", state_dict.get("last_lr"), n)
+        backup = None if after is None else copy.deepcopy(after.state_dict())
+        if after is not None and after_state is not None:
+            try:
+                after.load_state_dict(after_state)
+            except Exception as e:  # torch's schedulers check nothing: put it back, then say
+                after.load_state_dict(backup)
+                raise ValueError(f"{what}: the after_scheduler could not load its state "
+                                 f"({type(e).__name__}: {e})") from None
+        # valid: apply
         if mine != saved:
-            warnings.warn(
-                f"{what}: the state was saved for multiplier={saved[0]!r}, total_epoch="
+            say(f"{what}: the state was saved for multiplier={saved[0]!r}, total_epoch="
                 f"{saved[1]!r}, after_scheduler={saved[2]!r}; this scheduler has multiplier="
-                f"{mine[0]!r}, total_epoch={mine[1]!r}, after_scheduler={mine[2]!r}",
-                SpecMismatchWarning,
-                stacklevel=2,
-            )
-        count = state_dict["count"]
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise ValueError(f"{what}: count must be an integer >= 0; got {count!r}")
-        bases = [float(b) for b in state_dict.get("base_lrs", self.base_lrs)]
-        if len(bases) != len(self.optimizer.param_groups):
-            raise ValueError(
-                f"{what}: the state holds {len(bases)} param group(s) but the optimizer has "
-                f"{len(self.optimizer.param_groups)}"
-            )
+                f"{mine[0]!r}, total_epoch={mine[1]!r}, after_scheduler={mine[2]!r}")
         self.base_lrs = list(bases)
         self.count = count
         self._step_count = count + 1
-        after = self.after_scheduler
-        after_state = state_dict.get("after_scheduler")
-        if after is not None and after_state is not None:
-            after.load_state_dict(after_state)
         if count <= self.total_epoch:
             self._write_warmup()
         elif after is None:
             self._write_values(self._peaks())
         else:
-            self._write_values([float(v) for v in state_dict["last_lr"]])
+            self._write_values(last or [])
 
     def _after_name(self) -> str | None:
         return None if self.after_scheduler is None else type(self.after_scheduler).__name__

@@ -28,11 +28,13 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from lrkit import Schedule, SpecMismatchWarning, parse
+from lrkit import Schedule, parse
 from lrkit import _validate as v
 from lrkit._format import FORMAT_VERSION, check_format
+from lrkit._replan import MAX_COUNT, advance, check_count, reconcile, replanned, say
 from lrkit._silence import MetricWatch
 from lrkit.schedules.plateau import PlateauState
+from lrkit.stepper import load_plateaus
 
 __all__ = ["LRScheduler"]
 
@@ -105,14 +107,21 @@ class _Writer:
 
     @classmethod
     def for_group(cls, name: str, group: dict[str, Any], index: int) -> _Writer:
-        if name in group:
+        if name in group and _is_rate(group[name]):
             return cls(name, None)
-        if name == "momentum" and "betas" in group:
+        if name == "momentum" and "momentum" not in group and _pair_of_rates(group.get("betas")):
             return cls("betas", 0)
-        keys = sorted(k for k in group if k != "params")
+        allowed = schedulable(group)
+        if name in group:
+            value = group[name]
+            why = (f"is {value!r:.60}, not a number: a flag or a tuple cannot follow a schedule"
+                   + ("; schedule betas[0] with 'momentum'" if name == "betas" else ""))
+            raise ValueError(
+                f"LRScheduler: hyperparams key {name!r} of param group {index} {why}; allowed: "
+                f"{allowed}")
         raise ValueError(
-            f"LRScheduler: hyperparams key {name!r} is not a setting of param group {index} "
-            f"(its settings: {keys}); allowed: one of those ('momentum' also maps to betas[0])"
+            f"LRScheduler: hyperparams key {name!r} is not a setting of param group {index}; "
+            f"allowed: {allowed}"
         )
 
     def read(self, group: dict[str, Any]) -> Any:
@@ -134,6 +143,28 @@ class _Writer:
             seq = list(current)
             seq[self.index] = value
             group[self.key] = type(current)(seq)
+
+
+def _is_rate(value: Any) -> bool:
+    """A setting a schedule can drive: a real number (not a flag) or a one-element float
+    tensor."""
+    if isinstance(value, Tensor):
+        return value.numel() == 1 and value.is_floating_point()
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _pair_of_rates(value: Any) -> bool:
+    return isinstance(value, tuple | list) and len(value) == 2 and all(map(_is_rate, value))
+
+
+def schedulable(group: Mapping[str, Any]) -> list[str]:
+    """The settings of a param group that ``hyperparams`` can schedule (numbers; 'momentum'
+    for betas[0] on Adam-family groups), never 'lr', 'params' or 'initial_*'."""
+    keys = sorted(k for k, x in group.items() if k not in ("lr", "params")
+                  and not k.startswith("initial_") and _is_rate(x))
+    if "momentum" not in group and _pair_of_rates(group.get("betas")):
+        keys.append("momentum (betas[0])")
+    return keys
 
 
 # --- one scheduled value of one group -------------------------------------------------------------
@@ -218,54 +249,128 @@ class _Track:
             "plateaus": [[p.to_dict() for p in ln.states] for ln in self.lanes],
         }
 
-    def load_state_dict(self, state: Mapping[str, Any], what: str) -> None:
-        """Bases and plateau states (``state`` in the format of ``state_dict`` above, or of lrkit
-        0.1, whose ``spec``/``mode`` were strings and ``plateaus`` one shared list)."""
+    def prepare(self, state: Any, what: str, t: float) -> Callable[[], None]:
+        """Validate a saved track (the format of ``state_dict`` above, or of lrkit 0.1, whose
+        ``spec``/``mode`` were strings and ``plateaus`` one shared list) against this track and
+        return what applies it: nothing changes unless every part is valid. Plans are matched
+        by ``lrkit._replan.reconcile``."""
         n = len(self.lanes)
-        specs, modes = state.get("spec"), state.get("mode")
-        saved_specs = list(specs) if isinstance(specs, list) else [specs] * n
-        saved_modes = list(modes) if isinstance(modes, list) else [modes] * n
-        if len(saved_specs) != n or len(saved_modes) != n:
+        label = "lr" if self.name == "lr" else f"hyperparams[{self.name!r}]"
+        if not isinstance(state, Mapping):
+            raise ValueError(f"{what}: the state of {label} must be a dict; got {state!r:.80}")
+        specs = _per_lane(what, f"{label} spec", state.get("spec"), n, _spec_or_none)
+        modes = _per_lane(what, f"{label} mode", state.get("mode"), n, _mode_or_none)
+        raw_bases = state.get("bases")
+        if raw_bases is None:
+            bases = [ln.base for ln in self.lanes]
+        elif not _sequence(raw_bases) or len(raw_bases) != n:
             raise ValueError(
-                f"{what}: the state schedules {len(saved_specs)} param group(s) for "
-                f"{self.name!r} but the optimizer has {n}; allowed: the same param groups as "
-                "when it was saved"
-            )
-        for i, (lane, spec, mode) in enumerate(zip(self.lanes, saved_specs, saved_modes,
-                                                   strict=True)):
-            if spec != lane.spec or mode != lane.mode:
-                where = "" if n == 1 else f" (param group {i})"
-                warnings.warn(
-                    f"{what}: loading a state saved for schedule {spec!r} (mode={mode!r}) into a "
-                    f"scheduler for {lane.spec!r} (mode={lane.mode!r}){where}; the step count is "
-                    "restored, plateau state only if the number of plateaus matches",
-                    SpecMismatchWarning,
-                    stacklevel=4,
-                )
+                f"{what}: the state holds base values {raw_bases!r:.80} for {label} but the "
+                f"optimizer has {n} param group(s); allowed: a list of {n} finite numbers >= 0 "
+                "(the same param groups as when it was saved)")
+        else:
+            bases = [_base(what, f"{label} base of param group {i}", b)
+                     for i, b in enumerate(raw_bases)]
+        raw_plateaus = state.get("plateaus") or [[]]
+        if not _sequence(raw_plateaus):
+            raise ValueError(f"{what}: {label} plateaus must be a list of lists of plateau "
+                             f"states; got {raw_plateaus!r:.80}")
+        shared = [load_plateaus(f"{what} ({label})", p) for p in raw_plateaus]
+        updates: list[tuple[_Lane, Schedule, float, list[PlateauState]]] = []
+        messages: list[str] = []
+        infos: list[str] = []
+        seen: dict[tuple[Any, int], Any] = {}
+        for i, lane in enumerate(self.lanes):
+            base = bases[i] if modes[i] == lane.mode else lane.base
+            saved = shared[i] if i < len(shared) else shared[0]
+            key = (specs[i], id(lane.schedule))
+            r = seen.get(key)
+            if r is None:
+                owner = what if self.name == "lr" else f"{what} ({label})"
+                r = seen[key] = reconcile(owner, specs[i], lane.schedule, t, base, saved)
+                if r.message:
+                    where = "" if n == 1 or not self.per_group else f" (param group {i})"
+                    messages.append(r.message + where)
+                if r.info:
+                    infos.append(r.info)
+            fresh = r.plan._initial_states()
+            if r.states_from_saved and len(saved) <= len(fresh):
+                states = [*saved, *fresh[len(saved):]]
+            elif len(saved) == len(fresh):
+                states = saved
+            else:
+                states = fresh
+                if saved or fresh:
+                    messages.append(
+                        f"{what}: the saved state holds {len(saved)} plateau state(s) but the "
+                        f"schedule {r.plan} has {len(fresh)}; its plateau states were reset")
+            updates.append((lane, r.plan, base, states))
+        for i, (lane, mode) in enumerate(zip(self.lanes, modes, strict=True)):
+            if mode is not None and mode != lane.mode:
+                messages.append(
+                    f"{what}: {label} of param group {i} was saved in mode {mode!r}, this "
+                    f"scheduler uses {lane.mode!r}; its base value is kept")
                 if not self.per_group:
                     break
-        bases = [float(b) for b in state.get("bases", [ln.base for ln in self.lanes])]
-        if len(bases) != n:
-            raise ValueError(
-                f"{what}: the state holds {len(bases)} param group(s) but the optimizer has "
-                f"{n}; allowed: the same param groups as when it was saved"
-            )
-        plateaus = list(state.get("plateaus") or [[]])
-        for i, (lane, base, mode) in enumerate(zip(self.lanes, bases, saved_modes,
-                                                   strict=True)):
-            if mode == lane.mode:
+
+        def commit() -> None:
+            for message in dict.fromkeys(messages):
+                say(message, stacklevel=4)
+            for info in dict.fromkeys(infos):
+                say(None, info)
+            for lane, plan, base, states in updates:
+                if plan is not lane.schedule:
+                    lane.schedule = plan
+                    lane.spec = str(plan)
                 lane.set_base(base)
-            saved = plateaus[i] if i < len(plateaus) else plateaus[0]
-            if len(saved) == len(lane.states):
-                lane.states = [PlateauState.from_dict(p) for p in saved]
-            elif saved or lane.states:
-                warnings.warn(
-                    f"{what}: the saved state holds {len(saved)} plateau state(s) but the "
-                    f"schedule {lane.spec} has {len(lane.states)}; its plateau states were reset",
-                    SpecMismatchWarning,
-                    stacklevel=4,
-                )
-                lane.states = lane.schedule._initial_states()
+                lane.states = states
+            self.sync_entries()
+
+        return commit
+
+    def sync_entries(self) -> None:
+        """After the lanes' plans changed (replan, a resumed replanned plan): one entry while
+        every lane follows the same plan, else one per group."""
+        plans = [ln.schedule for ln in self.lanes]
+        if plans and all(p is plans[0] for p in plans) and not self.per_group:
+            self.entries = [(plans[0], self.lanes[0].mode)]
+        elif plans:
+            self.entries = [(ln.schedule, ln.mode) for ln in self.lanes]
+            self.per_group = True
+
+
+def _spec_or_none(what: str, name: str, value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"{what}: {name} must be a spec string; got {value!r:.80}")
+
+
+def _mode_or_none(what: str, name: str, value: Any) -> Mode | None:
+    if value is None or value in _MODES:
+        return value  # type: ignore[no-any-return]
+    raise ValueError(f"{what}: {name} must be 'relative' or 'absolute'; got {value!r:.80}")
+
+
+def _per_lane(what: str, name: str, value: Any, n: int,
+              check: Callable[[str, str, Any], Any]) -> list[Any]:
+    """A saved field that is one value for every group or a list of one per group."""
+    if isinstance(value, list | tuple):
+        if len(value) != n:
+            raise ValueError(
+                f"{what}: the state holds {len(value)} {name} value(s) but the optimizer has "
+                f"{n} param group(s); allowed: the same param groups as when it was saved")
+        return [check(what, name, x) for x in value]
+    return [check(what, name, value)] * n
+
+
+def _base(what: str, name: str, value: Any) -> float:
+    """A saved base value (``initial_lr``...): a finite number >= 0."""
+    if isinstance(value, Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+            math.isfinite(float(value)) and float(value) >= 0):
+        raise ValueError(f"{what}: {name} must be a finite number >= 0; got {value!r:.80}")
+    return float(value)
 
 
 # --- the evaluation plan: each distinct schedule once per step ----------------------------------
@@ -350,9 +455,17 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
             tuple(s for s, _ in lr_track.entries) if lr_track.per_group
             else lr_track.entries[0][0])
         self._tracks: list[_Track] = [lr_track]
+        if hyperparams is not None and not isinstance(hyperparams, Mapping):
+            raise ValueError(
+                "LRScheduler: hyperparams must be a dict of setting name -> schedule, e.g. "
+                f"{{'momentum': lk.one_cycle(...)}}; got {type(hyperparams).__name__} "
+                f"{hyperparams!r:.80} (schedulable settings of param group 0: "
+                f"{schedulable(optimizer.param_groups[0]) if optimizer.param_groups else []})")
         for name, entry in (hyperparams or {}).items():
             self._tracks.append(self._hyper_track(name, entry, n_groups))
         self._count = 0
+        self._calls = 0  # step() calls: the quiet-stretch watch counts these, not clock units
+        self.clock: Callable[[], int] | None = None
         self._n_groups = 0
         self._units: list[Unit] = []
         self._hyper_units: list[Unit] = []
@@ -450,18 +563,93 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         self._bases = [lane.base for lane in lanes]
 
     # -- the per-iteration path ----------------------------------------------------------
-    def step(self, metric: Any = None) -> None:  # type: ignore[override]
-        """Report ``metric`` (if not None) to every plateau, then advance one step and write
-        the new values into the param groups. Call it after ``optimizer.step()``."""
+    def step(self, metric: Any = None, *, by: int = 1) -> None:  # type: ignore[override]
+        """Report ``metric`` (if not None) to every plateau, then advance the clock by ``by``
+        (a non-negative integer: 1 step, or the tokens/samples of this step) and write the new
+        values into the param groups. Call it after ``optimizer.step()``. With ``clock`` set
+        (a function giving the running total, e.g. the tokens seen), the clock is read from it
+        instead."""
         if not self._ready:  # the call torch's constructor makes; see the module docstring
             return
+        if by.__class__ is int and by >= 0 and self.clock is None:  # the per-step path
+            count = self._count + by
+            if count > MAX_COUNT:
+                count = advance("LRScheduler.step", self._count, by)  # raises
+        else:
+            count = self._next_count(by)  # checked before anything changes
         if metric is not None:
             self._report(metric)
-        self._count = count = self._count + 1
+        self._count = count
         self._step_count += 1
-        if count >= self._watch.due:
-            self._watch.warn(count)
+        self._calls = calls = self._calls + 1
+        if calls >= self._watch.due:
+            self._watch.warn(calls)
         self._apply()
+
+    def _next_count(self, by: Any) -> int:
+        """The clock after this step: ``count + by`` (validated), or ``clock()``."""
+        clock = self.clock
+        if clock is None:
+            return advance("LRScheduler.step", self._count, by)
+        if by != 1:
+            raise ValueError("LRScheduler.step: by= cannot be given while clock is set "
+                             "(the clock gives the running total)")
+        total = check_count("LRScheduler.step: clock()", clock())
+        if total < self._count:
+            raise ValueError(
+                f"LRScheduler.step: clock() went back from {self._count} to {total}; "
+                "allowed: a running total that never decreases")
+        return total
+
+    def replan(self, schedule: ScheduleLike | Sequence[ScheduleLike], ramp: float = 0) -> None:
+        """Change the plan from the current step on: each group follows
+        ``splice(its plan, schedule, at=t, ramp)`` (``schedule`` on the global clock, reached
+        by a straight line over ``ramp`` units from the current rate; ``ramp=0`` switches at
+        once). ``schedule`` is one schedule or spec for every group, or a list with one per
+        group. The new rates are written at once, and ``state_dict()`` saves the spliced plan,
+        so a resume continues it exactly."""
+        what = "LRScheduler.replan"
+        if len(self.optimizer.param_groups) != self._n_groups:
+            self._adopt_new_groups()
+        track = self._tracks[0]
+        lanes = track.lanes
+        if _sequence(schedule):
+            items = list(schedule)  # type: ignore[arg-type]
+            if len(items) != len(lanes):
+                raise ValueError(
+                    f"{what}: schedule is a list of {len(items)} schedules but the optimizer has "
+                    f"{len(lanes)} param groups; allowed: one schedule for every group, or a "
+                    "list with exactly one per param group")
+        else:
+            items = [schedule] * len(lanes)  # type: ignore[list-item]
+        t = self.t
+        made: dict[tuple[int, int], Any] = {}
+        plans = []
+        for lane, item in zip(lanes, items, strict=True):
+            key = (id(lane.schedule), id(item))
+            if key not in made:
+                made[key] = replanned(what, lane.schedule, item, t, ramp)
+            plans.append(made[key])
+        for lane, plan in zip(lanes, plans, strict=True):
+            lane.states = [*lane.states, *plan.new._initial_states()]
+            lane.schedule = plan
+            lane.spec = str(plan)
+        track.sync_entries()
+        self._plans_changed()
+        self._apply()
+
+    def _plans_changed(self) -> None:
+        """Re-derive what depends on the lanes' plans."""
+        lr = self._tracks[0]
+        self.schedule = (tuple(s for s, _ in lr.entries) if lr.per_group
+                         else lr.entries[0][0])
+        stateful = any(ln.schedule.has_state for t in self._tracks for ln in t.lanes)
+        if stateful and not self._stateful:
+            self._watch = MetricWatch("LRScheduler", self._specs_text(), True,
+                                      self.steps_per_epoch)
+            self._watch.restart(self._calls)
+        self._stateful = stateful
+        self._replan()
 
     def report(self, metric: Any) -> None:
         """Feed ``metric`` to every plateau active at the current step, without advancing. A
@@ -483,7 +671,7 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
                     stacklevel=3,
                 )
             return False
-        self._watch.reported(self._count)
+        self._watch.reported(self._calls)
         t = self.t
         for track in self._tracks:
             for lane in track.lanes:
@@ -589,6 +777,7 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         return {
             "format_version": FORMAT_VERSION,
             "count": self._count,
+            "calls": self._calls,
             "spec": lr_state["spec"],
             "mode": self.mode,
             "steps_per_epoch": self.steps_per_epoch,
@@ -600,37 +789,65 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a ``state_dict()`` and write the restored step's values into the groups, so
         optimizer and scheduler states may be loaded in either order. Reads the states of
-        every lrkit up to this one (a newer format is a ``ValueError``); warns
-        (``lrkit.SpecMismatchWarning``) naming both schedules when they differ."""
+        every lrkit up to this one (a newer format is a ``ValueError``). Every part is checked
+        before anything changes: a ``ValueError`` leaves the scheduler as it was.
+
+        A state saved for another plan: a plan that is the saved one changed by splices or
+        cooldowns at or after the restored step resumes quietly; a saved plan that a run changed
+        with ``replan`` (or splices/cooldowns before the restored step) is continued; any other
+        change is reported (``lrkit.SpecMismatchWarning`` and the ``lrkit`` logger) with the
+        rates before and after and the splice that avoids the jump."""
         what = "LRScheduler.load_state_dict"
-        if isinstance(state_dict, dict):
+        if isinstance(state_dict, Mapping):
             check_format(what, state_dict)  # first: a newer format may have other keys
-        if not isinstance(state_dict, dict) or "count" not in state_dict:
+        if not isinstance(state_dict, Mapping) or "count" not in state_dict:
             raise ValueError(
                 f"{what}: expected a dict made by LRScheduler.state_dict(); got "
                 f"{type(state_dict).__name__}"
             )
-        count = state_dict["count"]
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise ValueError(f"{what}: count must be an integer >= 0; got {count!r}")
+        count = check_count(what, state_dict["count"])
+        calls = check_count(what, state_dict.get("calls", count))
+        saved_spe = state_dict.get("steps_per_epoch")
+        if saved_spe is not None and (not _is_integer(saved_spe) or saved_spe < 1):
+            raise ValueError(f"{what}: steps_per_epoch must be an integer >= 1 or None; got "
+                             f"{saved_spe!r:.80}")
+        saved_hyper = state_dict.get("hyperparams") or {}
+        if not isinstance(saved_hyper, Mapping):
+            raise ValueError(f"{what}: hyperparams must be a dict of saved tracks; got "
+                             f"{saved_hyper!r:.80}")
         if len(self.optimizer.param_groups) != self._n_groups:
             self._adopt_new_groups()
-        saved_spe = state_dict.get("steps_per_epoch")
-        if saved_spe != self.steps_per_epoch:
-            warnings.warn(
-                f"{what}: the state was saved with steps_per_epoch={saved_spe!r}, this "
-                f"scheduler has steps_per_epoch={self.steps_per_epoch!r} (schedule "
-                f"{self._specs_text()!r}); the step count is restored as is",
-                SpecMismatchWarning,
-                stacklevel=2,
-            )
+        spe = self.steps_per_epoch
+        t = float(count) if spe is None else count / spe
         lr_track = self._tracks[0]
-        lr_track.load_state_dict({
+        commits = [lr_track.prepare({
             "spec": state_dict.get("spec"),
             "mode": state_dict.get("mode"),
-            "bases": state_dict.get("base_lrs", [ln.base for ln in lr_track.lanes]),
+            "bases": state_dict.get("base_lrs"),
             "plateaus": state_dict.get("plateaus"),
-        }, what)
+        }, what, t)]
+        notes: list[str] = []
+        if saved_spe != spe:
+            notes.append(
+                f"{what}: the state was saved with steps_per_epoch={saved_spe!r}, this "
+                f"scheduler has steps_per_epoch={spe!r} (schedule {self._specs_text()!r}); the "
+                "step count is restored as is")
+        for track in self._tracks[1:]:
+            if track.name in saved_hyper:
+                commits.append(track.prepare(saved_hyper[track.name], what, t))
+            else:
+                notes.append(
+                    f"{what}: the state holds no schedule for hyperparameter {track.name!r} "
+                    f"(this scheduler has {track.specs!r}); its step count is set to {count}")
+        extra = sorted(map(str, set(saved_hyper) - {t.name for t in self._tracks[1:]}))
+        if extra:
+            notes.append(f"{what}: the state schedules hyperparameters {extra} that this "
+                         "scheduler does not; they are ignored")
+        # every part is valid: apply
+        for note in notes:
+            say(note)
+        for commit in commits:
+            commit()
         if self.mode == "relative" and state_dict.get("mode") == "relative":
             self.base_lrs = [ln.base for ln in lr_track.lanes]
             for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
@@ -639,27 +856,9 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
                     initial.fill_(base)
                 else:
                     group["initial_lr"] = base
-        saved_hyper = state_dict.get("hyperparams") or {}
-        for track in self._tracks[1:]:
-            if track.name in saved_hyper:
-                track.load_state_dict(saved_hyper[track.name], what)
-            else:
-                warnings.warn(
-                    f"{what}: the state holds no schedule for hyperparameter {track.name!r} "
-                    f"(this scheduler has {track.specs!r}); its step count is set to {count}",
-                    SpecMismatchWarning,
-                    stacklevel=2,
-                )
-        extra = sorted(set(saved_hyper) - {t.name for t in self._tracks[1:]})
-        if extra:
-            warnings.warn(
-                f"{what}: the state schedules hyperparameters {extra} that this scheduler does "
-                "not; they are ignored",
-                SpecMismatchWarning,
-                stacklevel=2,
-            )
         self._count = count
-        self._step_count = count + 1
-        self._watch.restart(count)
-        self._replan()  # the plateau state lists were replaced
+        self._calls = calls
+        self._step_count = calls + 1
+        self._plans_changed()
+        self._watch.restart(calls)
         self._apply()
