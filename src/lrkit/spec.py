@@ -2,8 +2,7 @@
 
 The parser runs Python's own :mod:`ast` on the text and walks only allowed nodes: calls of
 registered names, numbers, strings, lists, ``*``, ``+``, ``**`` (a number exponent), ``>>`` and
-unary minus. It never calls
-``eval``, and limits the text's length and nesting depth.
+unary minus. It never calls ``eval``, and limits the text's length and nesting depth.
 """
 
 from __future__ import annotations
