@@ -249,6 +249,18 @@ def staircase_ref(t: float) -> float:  # cosine(1000) held for 100 steps at a ti
     return 0.0
 
 
+def batch_rampup_ref(t: float) -> float:  # Megatron: --rampup-batch-size 32 32 10000, 1024
+    if t > 10_000:
+        return 1024.0
+    return 32.0 + 32.0 * int(t / (10_000 / 31))
+
+
+def pow_ref(t: float) -> float:  # cosine(1000) ** 0.5
+    if t < 1000:
+        return math.sqrt(0.5 * (1 + math.cos(math.pi * t / 1000)))
+    return 0.0
+
+
 def plateau_ref(t: float, states: Sequence[PlateauState]) -> float:
     lr = 0.5 ** states[0].reductions
     return lr if lr > 0.001 else 0.001
@@ -381,6 +393,9 @@ def cases() -> list[Case]:
         C("shift", lk.shift(cos(steps=1000), 100), shift_ref, (300.0, 2000.0)),
         C("staircase", lk.staircase(cos(steps=1000), every=100), staircase_ref,
           (350.0, 2000.0)),
+        C("batch_rampup", lk.batch_rampup(32, 32, 10_000, 1024), batch_rampup_ref,
+          (3000.0, 20_000.0)),
+        C("pow", cos(steps=1000) ** 0.5, pow_ref, (300.0, 2000.0)),
         C("plateau", lk.plateau(factor=0.5, min_value=0.001), plateau_ref, (0.0, 500.0),
           states=[PlateauState(best=0.5, reductions=2)]),
     ]

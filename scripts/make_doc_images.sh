@@ -81,6 +81,11 @@ plot retime 1000 --title "shift, staircase and a floor with maximum" \
     'join([linear(0.0, 1.0, 100), shift(cosine(steps=1000), steps=100)], [100])' \
     'staircase(linear(1.0, 0.01, 1000), 100)' 'maximum(cosine(steps=1000), 0.2)'
 
+plot batch_rampup 12000 --title "batch_rampup(64, 64, 8000, 1024) / 1024: linear and sqrt rules" \
+    'batch_rampup(64, 64, 8000, 1024) * 0.0009765625' \
+    '(batch_rampup(64, 64, 8000, 1024) * 0.0009765625) ** 0.5' \
+    'cosine(steps=12000, end=0.1) * (batch_rampup(64, 64, 8000, 1024) * 0.0009765625) ** 0.5'
+
 
 # The recipe gallery (docs/recipes.md): one small chart per recipe, of the page's `s` at the
 # page's `lr` (tests/recipes/test_gallery.py checks that each spec here equals the page's).

@@ -28,4 +28,7 @@ DS_BUILD_OPS=0 .venv/bin/python -m pip install -q --no-build-isolation -c constr
 # tf-keras requires the `tensorflow` distribution; tensorflow-cpu (from the test group) provides
 # the same package, so install tf-keras without its dependencies.
 .venv/bin/python -m pip install -q --no-deps -c constraints.txt tf-keras
+# megatron-core: tests/test_batch_rampup.py's oracle, Megatron-LM's batch-size ramp-up calculator.
+# The test loads that one standard-library-only module from its file, so no dependency is needed.
+.venv/bin/python -m pip install -q --no-deps -c constraints.txt megatron-core
 echo "$want" > "$stamp"

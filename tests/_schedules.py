@@ -132,6 +132,31 @@ def _wsd(draw: Any) -> lk.Schedule:
     )
 
 
+@st.composite
+def _batch_rampup(draw: Any) -> lk.Schedule:
+    """Megatron's ramp, small enough for the random trees: batch sizes up to 80 over at most 400
+    samples, some with fewer samples than increments (an increment every fraction of a sample)."""
+    start, increment = draw(st.integers(1, 16)), draw(st.integers(1, 8))
+    n = draw(st.integers(1, 8))
+    return lk.batch_rampup(start, increment, draw(st.integers(1, 400)), start + n * increment)
+
+
+def _pow(draw: Any, a: lk.Schedule, top: float) -> lk.Schedule:
+    """``a ** p`` with p in [0, top] (mostly 0.5, 1, 2); below 1 the base gets a floor, so that
+    float32's absolute error near 0 is not magnified by the infinite slope of x ** p there."""
+    p = draw(st.one_of(st.sampled_from([0, 0.5, 1, 2]), st.floats(0.0, top)))
+    if p > top:
+        p = top
+    if 0 < p < 1:
+        a = lk.maximum(a, draw(st.floats(0.01, 1.0)))
+    return a**p
+
+
+@st.composite
+def _pow_of(draw: Any, children: st.SearchStrategy[lk.Schedule], top: float) -> lk.Schedule:
+    return _pow(draw, draw(children), top)
+
+
 def _builds(fn: Callable[..., lk.Schedule], **kw: st.SearchStrategy[Any]) -> Any:
     return st.builds(fn, **kw)
 
@@ -167,6 +192,7 @@ LEAVES: dict[str, st.SearchStrategy[lk.Schedule]] = {
     "warmup_factor": _builds(
         lk.warmup_factor, period=steps(1, 300), shape=st.sampled_from(["linear", "exponential"])
     ),
+    "batch_rampup": _batch_rampup(),
 }
 
 plateaus = st.builds(
@@ -182,7 +208,7 @@ plateaus = st.builds(
 )
 
 COMPOSITES = ("warmup", "join", "mul", "add", "maximum", "minimum", "shift", "staircase",
-              "cooldown", "splice")
+              "cooldown", "splice", "pow")
 """Registered names whose fields hold schedules (built by ``trees``), plus ``plateau``."""
 STATEFUL = ("plateau",)
 
@@ -201,7 +227,8 @@ def _ends(s: lk.Schedule) -> float | None:
 def _combine(draw: Any, children: st.SearchStrategy[lk.Schedule]) -> lk.Schedule:
     kind = draw(
         st.sampled_from(["warmup", "join", "seq", "nested_seq", "mul", "add", "cmul", "cadd",
-                         "maximum", "minimum", "shift", "staircase", "cooldown", "splice"])
+                         "maximum", "minimum", "shift", "staircase", "cooldown", "splice",
+                         "pow"])
     )
     a = draw(children)
     if kind == "warmup":
@@ -247,6 +274,8 @@ def _combine(draw: Any, children: st.SearchStrategy[lk.Schedule]) -> lk.Schedule
         return draw(_cooldown(st.just(a)))
     if kind == "splice":
         return draw(_splice(st.just(a), children))
+    if kind == "pow":  # at most 1.5: nested powers of products stay far from float32's range
+        return _pow(draw, a, 1.5)
     if kind == "mul":
         return a * draw(children)
     if kind == "add":
@@ -295,6 +324,8 @@ def named(name: str) -> st.SearchStrategy[lk.Schedule]:
         return _cooldown(child)
     if name == "splice":
         return _splice(child, child)
+    if name == "pow":
+        return _pow_of(child, 3.0)
     if name == "plateau":
         return plateaus
     raise KeyError(f"no strategy for registered schedule {name!r}: add one to tests/_schedules.py")

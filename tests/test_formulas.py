@@ -194,6 +194,10 @@ REFERENCE: dict[str, Callable[[Any, float], float]] = {
     "staircase": lambda s, t: reference(s.schedule, s.every * math.floor(t / s.every)),
     "cooldown": _cooldown,
     "splice": _splice,
+    "pow": lambda s, t: reference(s.base, t) ** s.exponent,
+    # Megatron-LM's RampupBatchsizeNumMicroBatchesCalculator.update, written out
+    "batch_rampup": lambda s, t: s.end if t > s.samples else s.start + s.increment * int(
+        t / (s.samples / ((s.end - s.start) // s.increment))),
 }
 
 

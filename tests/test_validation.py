@@ -38,6 +38,8 @@ VALID: dict[str, dict[str, Any]] = {
     "minimum": {"left": C, "right": 0.5},
     "shift": {"schedule": C, "steps": 3},
     "staircase": {"schedule": C, "every": 2},
+    "pow": {"base": C, "exponent": 0.5},
+    "batch_rampup": {"start": 32, "increment": 32, "samples": 1000, "end": 1024},
 }
 NUMBER_IS_A_SCHEDULE = ("maximum", "minimum")
 """Constructors whose schedule operands may be numbers (constants >= 0)."""
@@ -134,6 +136,18 @@ BAD += [
     ("cosine", "k_decay", -1.0),
     ("polynomial", "k_decay", 0.0),
     ("polynomial", "k_decay", -0.5),
+    ("pow", "exponent", -0.5),
+    ("pow", "exponent", -1),
+    ("batch_rampup", "start", 0),
+    ("batch_rampup", "start", 1.5),
+    ("batch_rampup", "increment", 0),
+    ("batch_rampup", "increment", 30),  # does not divide 1024 - 32
+    ("batch_rampup", "samples", 0),
+    ("batch_rampup", "samples", -1000),
+    ("batch_rampup", "samples", 2**54),
+    ("batch_rampup", "end", 32),  # no growth: Megatron divides by zero increments
+    ("batch_rampup", "end", 16),
+    ("batch_rampup", "end", 1000),  # 1000 - 32 is not a multiple of 32
 ]
 # shift(s, steps=0) is s itself: valid
 BAD = [b for b in BAD if not (b[:2] == ("shift", "steps") and b[2] == 0)]

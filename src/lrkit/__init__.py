@@ -17,6 +17,7 @@ from __future__ import annotations
 from lrkit._silence import NoMetricWarning
 from lrkit.schedules import (
     Add,
+    BatchRampup,
     Constant,
     Cooldown,
     Cosine,
@@ -35,6 +36,7 @@ from lrkit.schedules import (
     Plateau,
     PlateauState,
     Polynomial,
+    Pow,
     Schedule,
     Shift,
     Splice,
@@ -77,9 +79,11 @@ untuned_warmup = UntunedWarmup
 warmup_factor = WarmupFactor
 cooldown = Cooldown
 splice = Splice
+batch_rampup = BatchRampup
 
 __all__ = [
     "Add",
+    "BatchRampup",
     "Constant",
     "Cooldown",
     "Cosine",
@@ -99,6 +103,7 @@ __all__ = [
     "Plateau",
     "PlateauState",
     "Polynomial",
+    "Pow",
     "Schedule",
     "Shift",
     "SpecError",
@@ -113,6 +118,7 @@ __all__ = [
     "WarmupFactor",
     "Wsd",
     "__version__",
+    "batch_rampup",
     "constant",
     "cooldown",
     "cosine",

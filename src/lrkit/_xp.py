@@ -90,6 +90,11 @@ class PyMath:
     def progress(t: Any, n: float) -> Any:
         return t / n if t < n else 1.0
 
+    @staticmethod
+    def count_reached(t: Any, f64: Sequence[float], f32: Sequence[float]) -> Any:
+        """The number of thresholds ``<= t`` (``f64``, sorted), as a float."""
+        return float(bisect.bisect_right(f64, t))
+
 
 
 class NumpyMath:
@@ -148,6 +153,11 @@ class NumpyMath:
     def progress(self, t: Any, n: float) -> Any:
         return self.np.minimum(t / n, 1.0)  # numpy divides exactly: t / n == 1 at t == n
 
+    def count_reached(self, t: Any, f64: Sequence[float], f32: Sequence[float]) -> Any:
+        np = self.np
+        return np.searchsorted(np.asarray(f64, dtype=np.float64), t, side="right").astype(
+            np.float64)
+
 
 
 class TorchMath:
@@ -203,6 +213,15 @@ class TorchMath:
         # inductor may divide by multiplying with 1/n: pin the value from t = n on.
         return self.torch.where(t < n, self.torch.clamp(t / n, max=1.0), 1.0)
 
+    def count_reached(self, t: Any, f64: Sequence[float], f32: Sequence[float]) -> Any:
+        """float64 steps against ``f64``; any other dtype in float32 against ``f32`` (the same
+        thresholds rounded up to float32, so that ``t >= threshold`` stays exact)."""
+        torch = self.torch
+        x = t if t.dtype == torch.float64 else t.to(torch.float32)
+        table = torch.tensor(f64 if x.dtype == torch.float64 else f32, dtype=x.dtype,
+                             device=x.device)
+        return torch.searchsorted(table, x, right=True).to(t.dtype)
+
 
 
 class JaxMath:
@@ -257,6 +276,13 @@ class JaxMath:
     def progress(self, t: Any, n: float) -> Any:
         # XLA may compute t / n as t * (1/n): pin the value from t = n on, never above 1.
         return self.jnp.where(t < n, self.jnp.minimum(t / n, 1.0), 1.0)
+
+    def count_reached(self, t: Any, f64: Sequence[float], f32: Sequence[float]) -> Any:
+        """As ``TorchMath.count_reached``."""
+        jnp = self.jnp
+        x = t if t.dtype == jnp.float64 else t.astype(jnp.float32)
+        table = jnp.asarray(f64 if x.dtype == jnp.float64 else f32, dtype=x.dtype)
+        return jnp.searchsorted(table, x, side="right").astype(t.dtype)
 
 
 
@@ -348,6 +374,15 @@ class TensorflowMath:
     def progress(self, t: Any, n: float) -> Any:
         # XLA may compute t / n as t * (1/n): pin the value from t = n on, never above 1.
         return self.tf.where(t < n, self.tf.minimum(t / n, 1.0), 1.0)
+
+    def count_reached(self, t: Any, f64: Sequence[float], f32: Sequence[float]) -> Any:
+        """As ``TorchMath.count_reached`` (``tf.searchsorted`` searches the last axis: the
+        steps are flattened into one row)."""
+        tf = self.tf
+        x = t if t.dtype == tf.float64 else tf.cast(t, tf.float32)
+        table = tf.constant([f64 if x.dtype == tf.float64 else f32], dtype=x.dtype)
+        found = tf.searchsorted(table, tf.reshape(x, [1, -1]), side="right")
+        return tf.reshape(tf.cast(found, t.dtype), tf.shape(t))
 
 
 

@@ -1,8 +1,8 @@
 """Spec strings and dicts: ``str(s)``, ``parse(text)``, ``s.to_dict()``, ``from_dict(d)``.
 
 The parser runs Python's own :mod:`ast` on the text and walks only allowed nodes: calls of
-registered names, numbers, strings, lists, ``*``, ``+``, ``>>`` and unary minus. It never calls
-``eval``, and limits the text's length and nesting depth.
+registered names, numbers, strings, lists, ``*``, ``+``, ``**`` (a number exponent), ``>>`` and
+unary minus. It never calls ``eval``, and limits the text's length and nesting depth.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from lrkit._format import FORMAT_VERSION, check_format
 from lrkit.schedules._base import Schedule
 from lrkit.schedules._registry import REGISTRY
-from lrkit.schedules.algebra import Add, Mul
+from lrkit.schedules.algebra import Add, Mul, Pow
 from lrkit.schedules.basic import Constant
 from lrkit.schedules.compose import Join, sequence
 
@@ -117,14 +117,17 @@ def _is_sequence(j: Join) -> bool:
 
 
 def _fmt(s: Schedule) -> tuple[str, int]:
-    """(text, precedence): 0 for ``>>``, 1 for ``+``, 2 for ``*``, 3 for atoms."""
+    """(text, precedence): 0 for ``>>``, 1 for ``+``, 2 for ``*``, 3 for ``**``, 4 for atoms
+    (Python's: ``a * b ** 2`` needs no parentheses, ``(a * b) ** 2`` and ``(a ** 2) ** 3`` do)."""
+    if isinstance(s, Pow):
+        return f"{_operand(s.base, 4)} ** {s.exponent!r}", 3
     if isinstance(s, Mul):
         return f"{_operand(s.left, 2)} * {_operand(s.right, 3)}", 2
     if isinstance(s, Add):
         return f"{_operand(s.left, 1)} + {_operand(s.right, 2)}", 1
     if isinstance(s, Join) and _is_sequence(s):
         return " >> ".join(_paren(*_fmt(seg), 1) for seg in s.schedules), 0
-    return _call_form(s), 3
+    return _call_form(s), 4
 
 
 def _operand(s: Schedule, min_level: int) -> str:
@@ -285,6 +288,8 @@ class _Parser:
             return [self.value(e, depth + 1) for e in node.elts]
         if isinstance(node, ast.Call):
             return self.call(node, depth)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            return self.power(node, depth)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult | ast.Add | ast.RShift):
             left = self.schedule(node.left, depth + 1)
             right = self.schedule(node.right, depth + 1)
@@ -302,8 +307,19 @@ class _Parser:
             raise self.error(_unknown_name(node.id), node)
         if isinstance(node, ast.BinOp):
             op = type(node.op).__name__
-            raise self.error(f"operator {op} is not allowed; allowed: *, +, >>", node)
+            raise self.error(f"operator {op} is not allowed; allowed: *, +, **, >>", node)
         raise self.error(f"{type(node).__name__} is not allowed in a spec", node)
+
+    def power(self, node: ast.BinOp, depth: int) -> Schedule:
+        base = self.schedule(node.left, depth + 1)
+        exponent = self.value(node.right, depth + 1)
+        if isinstance(exponent, bool) or not isinstance(exponent, int | float):
+            raise self.error("the exponent of ** must be a number >= 0, e.g. s ** 0.5",
+                             node.right)
+        try:
+            return Pow(base, exponent)
+        except ValueError as exc:
+            raise self.error(str(exc), node) from None
 
     def call(self, node: ast.Call, depth: int) -> Schedule:
         if not isinstance(node.func, ast.Name):

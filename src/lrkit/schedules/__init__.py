@@ -2,8 +2,9 @@
 
 from lrkit.schedules._base import Schedule, StatefulScheduleError
 from lrkit.schedules._registry import registry
-from lrkit.schedules.algebra import Add, Maximum, Minimum, Mul
+from lrkit.schedules.algebra import Add, Maximum, Minimum, Mul, Pow
 from lrkit.schedules.basic import Constant, Linear
+from lrkit.schedules.batch import BatchRampup
 from lrkit.schedules.compose import Join, UntunedWarmup, Warmup, WarmupFactor
 from lrkit.schedules.cyclic import CosineRestarts, Cyclic, OneCycle
 from lrkit.schedules.decay import (
@@ -22,6 +23,7 @@ from lrkit.schedules.wsd import Wsd
 
 __all__ = [
     "Add",
+    "BatchRampup",
     "Constant",
     "Cooldown",
     "Cosine",
@@ -40,6 +42,7 @@ __all__ = [
     "Plateau",
     "PlateauState",
     "Polynomial",
+    "Pow",
     "Schedule",
     "Shift",
     "Splice",

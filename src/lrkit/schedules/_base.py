@@ -234,6 +234,25 @@ class Schedule:
 
         return Add(_as_schedule(other, "+"), self)
 
+    def __pow__(self, other: Any, modulo: Any = None) -> Schedule:
+        from lrkit.schedules.algebra import Pow
+
+        if modulo is not None:
+            raise WrongTypeError(
+                f"pow(a, p, modulo): a schedule takes no modulo; got {modulo!r:.80}"
+            )
+        if isinstance(other, bool) or not isinstance(other, int | float):
+            raise WrongTypeError(
+                f"a ** p: p must be a number >= 0; got {type(other).__name__} {other!r:.80}"
+            )
+        return Pow(self, other)
+
+    def __rpow__(self, other: Any) -> Schedule:
+        raise WrongTypeError(
+            f"p ** a: a schedule cannot be an exponent; got {type(other).__name__} "
+            f"{other!r:.80} ** a schedule (write a ** p with p a number)"
+        )
+
     def __rshift__(self, other: Any) -> Schedule:
         from lrkit.schedules.compose import sequence
 

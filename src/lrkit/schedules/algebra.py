@@ -1,11 +1,13 @@
-"""Pointwise algebra: ``a * b``, ``a + b``, ``maximum(a, b)`` and ``minimum(a, b)`` (numbers
-become ``constant``)."""
+"""Pointwise algebra: ``a * b``, ``a + b``, ``a ** p`` (``p`` a number), ``maximum(a, b)`` and
+``minimum(a, b)`` (numbers become ``constant``)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from lrkit import _validate as v
 from lrkit._xp import Namespace, lift
 from lrkit.schedules._base import SCHEDULE, Schedule, States
 from lrkit.schedules._registry import register
@@ -149,3 +151,68 @@ class Minimum(_Extremum):
     right: Schedule = field(metadata=SCHEDULE)
 
     keep_left = "<="
+
+
+def _power(x: Any, p: float, xp: Namespace) -> Any:
+    """``x ** p`` for ``x >= 0``: exact for ``p`` in 0, 1, 2 and correctly rounded for 0.5 (a
+    square root) in every family; inf on overflow (Python raises ``OverflowError`` instead)."""
+    if p == 1:
+        return x
+    if p == 0:
+        return 1.0
+    if p == 2:
+        return x * x
+    if xp.is_python or isinstance(x, float | int):  # a constant under an array family
+        if p == 0.5:
+            return math.sqrt(x)
+        try:
+            return float(x**p)
+        except OverflowError:
+            return math.inf
+    return xp.sqrt(x) if p == 0.5 else x ** float(p)
+
+
+@register("pow")
+@dataclass(frozen=True, repr=False)
+class Pow(Schedule):
+    """s(t) = base(t) ** exponent   (written ``a ** 0.5``; the exponent is a number >= 0)
+
+    Rescales a rate by a power of another schedule: ``(batch / 1024) ** 0.5`` is the square-root
+    rule for Adam, ``** 1`` the linear rule for SGD (see ``batch_rampup``).
+    """
+
+    base: Schedule = field(metadata=SCHEDULE)
+    exponent: float
+
+    def __post_init__(self) -> None:
+        _check("pow", "base", self.base)
+        object.__setattr__(
+            self, "exponent", v.steps("pow", "exponent", self.exponent, allow_zero=True)
+        )
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.base.is_constant else self.base.duration
+
+    @property
+    def is_constant(self) -> bool:
+        return self.base.is_constant
+
+    def breakpoints(self) -> tuple[float, ...]:
+        return self.base.breakpoints()
+
+    def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        return _power(self.base._eval(t, xp, states), self.exponent, xp)
+
+    def _emit(self, e: Emitter, t: str) -> str:
+        x = e.emit(self.base, t)
+        p = self.exponent
+        if p == 1:
+            return x
+        if p == 0:
+            return "1.0"
+        if p == 2:
+            return e.tmp(f"{x} * {x}")
+        if p == 0.5:
+            return e.tmp(f"_sqrt({x})")
+        return e.tmp(f"_pow({x}, {e.num(p)})")
