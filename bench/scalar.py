@@ -261,6 +261,26 @@ def pow_ref(t: float) -> float:  # cosine(1000) ** 0.5
     return 0.0
 
 
+def cooldown_ref(t: float) -> float:  # 1 until 800, then a 1-sqrt cooldown to 0 over 200
+    if t < 800:
+        return 1.0
+    if t < 1000:
+        return 1.0 - math.sqrt((t - 800) / 200)
+    return 0.0
+
+
+def splice_ref(t: float) -> float:  # cosine(900) until 500, a 100-step ramp, then cosine(1900)
+    if t < 500:
+        return 0.5 * (1 + math.cos(math.pi * t / 900))
+    if t < 600:
+        a = 0.5 * (1 + math.cos(math.pi * 500 / 900))
+        b = 0.5 * (1 + math.cos(math.pi * 600 / 1900))
+        return a + (b - a) * ((t - 500) / 100)
+    if t < 1900:
+        return 0.5 * (1 + math.cos(math.pi * t / 1900))
+    return 0.0
+
+
 def plateau_ref(t: float, states: Sequence[PlateauState]) -> float:
     lr = 0.5 ** states[0].reductions
     return lr if lr > 0.001 else 0.001
@@ -396,6 +416,10 @@ def cases() -> list[Case]:
         C("batch_rampup", lk.batch_rampup(32, 32, 10_000, 1024), batch_rampup_ref,
           (3000.0, 20_000.0)),
         C("pow", cos(steps=1000) ** 0.5, pow_ref, (300.0, 2000.0)),
+        C("cooldown", lk.cooldown(lk.constant(), at=800, steps=200), cooldown_ref,
+          (300.0, 900.0, 2000.0)),
+        C("splice", lk.splice(cos(steps=900), cos(steps=1900), at=500, ramp=100), splice_ref,
+          (300.0, 550.0, 1000.0, 2000.0)),
         C("plateau", lk.plateau(factor=0.5, min_value=0.001), plateau_ref, (0.0, 500.0),
           states=[PlateauState(best=0.5, reductions=2)]),
     ]

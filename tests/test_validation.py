@@ -40,6 +40,8 @@ VALID: dict[str, dict[str, Any]] = {
     "staircase": {"schedule": C, "every": 2},
     "pow": {"base": C, "exponent": 0.5},
     "batch_rampup": {"start": 32, "increment": 32, "samples": 1000, "end": 1024},
+    "cooldown": {"schedule": C, "at": 5, "steps": 3},
+    "splice": {"old": C, "new": lk.cosine(20), "at": 5, "ramp": 2},
 }
 NUMBER_IS_A_SCHEDULE = ("maximum", "minimum")
 """Constructors whose schedule operands may be numbers (constants >= 0)."""
@@ -151,6 +153,8 @@ BAD += [
 ]
 # shift(s, steps=0) is s itself: valid
 BAD = [b for b in BAD if not (b[:2] == ("shift", "steps") and b[2] == 0)]
+# cooldown(s, at, steps=0) drops at once: valid
+BAD = [b for b in BAD if not (b[:2] == ("cooldown", "steps") and b[2] == 0)]
 # drop the few generic entries that are valid for a field (optional fields accept None)
 BAD = [b for b in BAD if not (b[2] is None and b[1] in ("down_period", "end"))]
 
