@@ -31,7 +31,7 @@ from torch.optim import Optimizer
 from lrkit import Schedule, parse
 from lrkit import _validate as v
 from lrkit._format import FORMAT_VERSION, check_format
-from lrkit._replan import MAX_COUNT, advance, check_count, reconcile, replanned, say
+from lrkit._replan import advance, check_count, reconcile, replanned, say
 from lrkit._silence import MetricWatch
 from lrkit.schedules.plateau import PlateauState
 from lrkit.stepper import load_plateaus
@@ -464,7 +464,6 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         for name, entry in (hyperparams or {}).items():
             self._tracks.append(self._hyper_track(name, entry, n_groups))
         self._count = 0
-        self._calls = 0  # step() calls: the quiet-stretch watch counts these, not clock units
         self.clock: Callable[[], int] | None = None
         self._n_groups = 0
         self._units: list[Unit] = []
@@ -571,19 +570,20 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         instead."""
         if not self._ready:  # the call torch's constructor makes; see the module docstring
             return
-        if by.__class__ is int and by >= 0 and self.clock is None:  # the per-step path
+        # the per-step path: a plain int (2**32 per step cannot take the clock past 2**63 in
+        # any run), no clock hook; anything else is checked before anything changes
+        if by.__class__ is int and 0 <= by <= 4294967295 and self.clock is None:
             count = self._count + by
-            if count > MAX_COUNT:
-                count = advance("LRScheduler.step", self._count, by)  # raises
         else:
-            count = self._next_count(by)  # checked before anything changes
+            count = self._next_count(by)
         if metric is not None:
             self._report(metric)
         self._count = count
-        self._step_count += 1
-        self._calls = calls = self._calls + 1
-        if calls >= self._watch.due:
-            self._watch.warn(calls)
+        # torch's own count of step() calls, 1 after the constructor: the quiet-stretch watch
+        # counts calls (steps), not clock units (tokens)
+        self._step_count = calls = self._step_count + 1
+        if calls > self._watch.due:
+            self._watch.warn(calls - 1)
         self._apply()
 
     def _next_count(self, by: Any) -> int:
@@ -647,7 +647,7 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         if stateful and not self._stateful:
             self._watch = MetricWatch("LRScheduler", self._specs_text(), True,
                                       self.steps_per_epoch)
-            self._watch.restart(self._calls)
+            self._watch.restart(self._step_count - 1)
         self._stateful = stateful
         self._replan()
 
@@ -671,7 +671,7 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
                     stacklevel=3,
                 )
             return False
-        self._watch.reported(self._calls)
+        self._watch.reported(self._step_count - 1)
         t = self.t
         for track in self._tracks:
             for lane in track.lanes:
@@ -777,7 +777,7 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         return {
             "format_version": FORMAT_VERSION,
             "count": self._count,
-            "calls": self._calls,
+            "calls": self._step_count - 1,
             "spec": lr_state["spec"],
             "mode": self.mode,
             "steps_per_epoch": self.steps_per_epoch,
@@ -857,7 +857,6 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
                 else:
                     group["initial_lr"] = base
         self._count = count
-        self._calls = calls
         self._step_count = calls + 1
         self._plans_changed()
         self._watch.restart(calls)
