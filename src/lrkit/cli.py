@@ -20,7 +20,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import lrkit
 from lrkit.schedules._base import Schedule
@@ -177,7 +177,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _branch_options(args: argparse.Namespace) -> dict[str, object]:
+def _branch_options(args: argparse.Namespace) -> dict[str, Any]:
     """``lrkit plot``'s --branches/--cooldown/--shape/--end as ``plot.branch_curves`` keywords."""
     cooldown: float | None = None
     fraction: float | None = None

@@ -140,15 +140,15 @@ def branch_curves(
         return [curve(s, steps, base_lr) for s in schedules]
     out = [replace(curve(trunk, steps, base_lr), role="trunk")]
     for s in rest:
-        at = _branch_point(s, trunk)
-        if at is None:
+        point = _branch_point(s, trunk)
+        if point is None:
             out.append(curve(s, steps, base_lr))
             continue
-        if at >= steps:
-            raise ValueError(f"{s} branches off at step {at:g}, not below steps={steps}")
-        c = curve(s, steps, base_lr, first=math.floor(at))
+        if point >= steps:
+            raise ValueError(f"{s} branches off at step {point:g}, not below steps={steps}")
+        c = curve(s, steps, base_lr, first=math.floor(point))
         _, chain = branches_of(s)
-        out.append(replace(c, label=_branch_label(chain), role="branch", branch_at=float(at),
+        out.append(replace(c, label=_branch_label(chain), role="branch", branch_at=point,
                            breakpoints=()))
     return out
 
