@@ -29,7 +29,7 @@ def _gpt3(t: float) -> float:
 
 
 def test_gpt3_175b_tokens() -> None:
-    # every 2048-token sequence of the warmup's edges, then a spread over 320B tokens
+    # every token count around the end of the warmup, then every ~10M tokens up to 320B
     check("gpt3-175b-tokens", _gpt3, 375_000_000 + 2048 * 50, start=375_000_000 - 2048 * 50)
     check("gpt3-175b-tokens", _gpt3, 320_000_000_000, stride=9_999_991)
     assert check_holds("gpt3-175b-tokens", 260_000_000_000, 260_000_001_000) == 0.1 * 0.6e-4
