@@ -87,13 +87,38 @@ plot batch_rampup 12000 --title "batch_rampup(64, 64, 8000, 1024) / 1024: linear
     'cosine(steps=12000, end=0.1) * (batch_rampup(64, 64, 8000, 1024) * 0.0009765625) ** 0.5'
 
 
+# When the plan changes (docs/plan-changes.md) and docs/strategies/cooldown-splice.md: the first
+# spec is the trunk (grey); cooldowns and splices of it are drawn from their branch point.
+plot plan_extend 2000 --title "extend at step 600: splice onto the longer plan, ramp 100" \
+    'warmup(cosine(steps=900, end=0.1), steps=100)' \
+    'warmup(cosine(steps=1900, end=0.1), steps=100)' \
+    'splice(warmup(cosine(steps=900, end=0.1), steps=100), warmup(cosine(steps=1900, end=0.1), steps=100), at=600, ramp=100)'
+
+plot plan_shorten 1000 --title "shorten at step 600: a cooldown, or a splice onto a shorter cosine" \
+    'warmup(cosine(steps=900, end=0.1), steps=100)' \
+    'cooldown(warmup(cosine(steps=900, end=0.1), steps=100), at=600, steps=150, end=0.1, shape="linear")' \
+    'splice(warmup(cosine(steps=900, end=0.1), steps=100), warmup(cosine(steps=700, end=0.1), steps=100), at=600, ramp=50)'
+
+plot plan_branches 15000 --base-lr 1e-3 \
+    --title "constant + 1-sqrt cooldowns of 20% branched at 4000, 8000, 12000 (Hagele et al.)" \
+    'warmup(constant(), steps=300, start=0.01)' --branches 4000,8000,12000 --cooldown 20%
+
+plot plan_branches_cosine 1000 --title "cosine cooldowns branched from a cosine at 400 and 700" \
+    'cosine(steps=1000, end=0.1)' --branches 400,700 --cooldown 100 --shape cosine
+
+plot cooldown_splice 1000 --title "cooldown(s, at=500, steps=200) and splice(s, new, at=500, ramp=100)" \
+    'wsd(100, 700, 200)' 'cooldown(wsd(100, 700, 200), at=500, steps=200)' \
+    'cooldown(wsd(100, 700, 200), at=500, steps=200, shape="linear")' \
+    'splice(wsd(100, 700, 200), 0.5 * cosine(steps=1000), at=500, ramp=100)'
+
 # The recipe gallery (docs/recipes.md): one small chart per recipe, of the page's `s` at the
 # page's `lr` (tests/recipes/test_gallery.py checks that each spec here equals the page's).
-recipe() {  # recipe NAME STEPS BASE_LR TITLE SPEC
+recipe() {  # recipe NAME STEPS BASE_LR TITLE SPEC [lrkit plot options, e.g. --branches]
     local name=$1 steps=$2 base=$3 title=$4 spec=$5
+    shift 5
     mkdir -p "$OUT/recipes"
     "$LRKIT" plot "$spec" --steps "$steps" --base-lr "$base" --title "$title" \
-        --size 640x300 --dpi 80 -o "$OUT/recipes/$name.png" >/dev/null
+        --size 640x300 --dpi 80 -o "$OUT/recipes/$name.png" "$@" >/dev/null
     echo "$OUT/recipes/$name.png"
 }
 
@@ -107,6 +132,13 @@ recipe megatron-wsd-1-sqrt 3100000000 0.00045 "Megatron-LM WSD, 1-sqrt anneal (t
     'wsd(warmup=24414063, stable=2413940429, decay=610351563, end=0.01, decay_shape="1-sqrt")'
 recipe megatron-wsd-exp 3100000000 0.00045 "Megatron-LM WSD, exponential anneal (t = samples)" \
     'wsd(warmup=24414063, stable=2413940429, decay=610351563, end=0.01, decay_shape="exp")'
+recipe gpt3-175b-tokens 300000000000 6e-05 "GPT-3 175B (t = tokens)" \
+    'warmup(cosine(steps=259625000000, end=0.1), steps=375000000)'
+recipe wsd-cooldown-branches 16000 0.001 "constant + 1-sqrt cooldowns of 20% (Hagele et al.)" \
+    'warmup(constant(), steps=300, start=0.01)' \
+    --branches 4000,8000,12000 --cooldown 20%
+recipe nanogpt-extended 820000 0.0006 "nanoGPT extended at 300k to 800k, ramp 2000" \
+    'splice(warmup(cosine(steps=598000, end=0.1), steps=2000, start=0.0004997501249375312), warmup(cosine(steps=798000, end=0.1), steps=2000, start=0.0004997501249375312), at=300000, ramp=2000)'
 recipe olmo-1b 760000 0.0004 "OLMo 1B" \
     'shift(warmup(cosine(steps=737328, end=0.1), steps=2000, start=0.1), steps=1)'
 recipe olmo-7b 490000 0.0003 "OLMo 7B" \

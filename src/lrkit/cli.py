@@ -1,6 +1,7 @@
 """The ``lrkit`` command: see a schedule before you train with it.
 
     lrkit plot SPEC [SPEC ...] --steps N [--base-lr X] [-o FILE.png|FILE.svg] [--log]
+               [--branches AT[,AT...] --cooldown STEPS|P% [--shape S] [--end X]]
     lrkit table SPEC --steps N [--base-lr X] [--every K] [--format text|csv|markdown]
     lrkit show SPEC
     lrkit list
@@ -19,7 +20,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import lrkit
 from lrkit.schedules._base import Schedule
@@ -153,7 +154,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CliError(str(exc)) from None
     schedules = [_stateless(_load(s), "plot") for s in args.specs]
-    curves = [plot.curve(s, args.steps, args.base_lr) for s in schedules]
+    curves = plot.branch_curves(schedules, args.steps, args.base_lr, **_branch_options(args))
     title = args.title
     if title is None and args.base_lr is not None:
         title = f"base lr {args.base_lr:g} x schedule"
@@ -174,6 +175,43 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         raise CliError(exc.strerror or str(exc)) from None
     print(f"wrote {args.output} ({width}x{height} pixels)")
     return 0
+
+
+def _branch_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``lrkit plot``'s --branches/--cooldown/--shape/--end as ``plot.branch_curves`` keywords."""
+    cooldown: float | None = None
+    fraction: float | None = None
+    if args.cooldown is not None:
+        text = args.cooldown.strip()
+        try:
+            if text.endswith("%"):
+                fraction = _number(text[:-1]) / 100
+                if not 0 < fraction < 1:
+                    raise argparse.ArgumentTypeError
+            else:
+                cooldown = _number(text)
+                if cooldown < 0:
+                    raise argparse.ArgumentTypeError
+        except argparse.ArgumentTypeError:
+            raise CliError(f"--cooldown: expected a number of steps >= 0 or a percentage "
+                           f"between 0% and 100% such as 20%; got {args.cooldown!r}") from None
+    if args.branches is None:
+        extra = [o for o, v in (("--cooldown", args.cooldown), ("--shape", args.shape),
+                                ("--end", args.end)) if v is not None]
+        if extra:
+            verb = "describes" if len(extra) == 1 else "describe"
+            raise CliError(f"{', '.join(extra)} {verb} cooldown branches: give --branches "
+                           "AT[,AT...] too")
+        return {}
+    if args.cooldown is None:
+        raise CliError("--branches needs --cooldown STEPS (or a share of the run, e.g. 20%)")
+    try:
+        ats = [_number(a) for a in args.branches.split(",")]
+    except argparse.ArgumentTypeError:
+        raise CliError(f"--branches: expected steps separated by commas, e.g. 4000,8000; got "
+                       f"{args.branches!r}") from None
+    return {"branches": ats, "cooldown": cooldown, "fraction": fraction,
+            "shape": args.shape or "1-sqrt", "end": 0.0 if args.end is None else args.end}
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
@@ -301,6 +339,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default=None, help="chart title")
     p.add_argument("--rows", type=_positive_int, default=None, metavar="R",
                    help="terminal chart height in lines (default: fits the terminal)")
+    b = p.add_argument_group(
+        "branches", "cooldowns branched off the first SPEC (the trunk, drawn in grey); each "
+        "branch is drawn from its branch point on. A later SPEC that is a cooldown() or "
+        "splice() of the first is drawn as a branch too.")
+    b.add_argument("--branches", default=None, metavar="AT[,AT...]",
+                   help="branch a cooldown off the first SPEC at each of these steps")
+    b.add_argument("--cooldown", default=None, metavar="STEPS|P%",
+                   help="each cooldown's length in steps, or P%% of the branched run (at + "
+                   "length; 20%% gives at / 4 steps, Hagele et al. 2024)")
+    b.add_argument("--shape", default=None, choices=("1-sqrt", "linear", "cosine", "exp"),
+                   help="cooldown shape (default 1-sqrt)")
+    b.add_argument("--end", type=_number, default=None, metavar="X",
+                   help="rate each cooldown ends at, relative (default 0)")
     p.set_defaults(func=_cmd_plot)
 
     p = sub.add_parser("table", help="print the rate at every K-th step",

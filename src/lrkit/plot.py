@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from lrkit._extras import require, require_installed
@@ -28,6 +28,7 @@ __all__ = [
     "MAX_POINTS",
     "Curve",
     "StatefulPlotError",
+    "branch_curves",
     "curve",
     "plot_range_test",
     "plot_schedules",
@@ -57,10 +58,16 @@ class Curve:
     xs: tuple[int, ...]
     values: tuple[float, ...]
     breakpoints: tuple[float, ...]
+    role: str = "plan"
+    """``"plan"``; or ``"trunk"`` (drawn in grey) and ``"branch"`` (drawn from its branch point,
+    marked with a dot): see ``branch_curves``."""
+    branch_at: float | None = None
+    """A branch's branch point (a step of the trunk); None otherwise."""
 
 
-def curve(schedule: Schedule, steps: int, base_lr: float | None = None) -> Curve:
-    """Sample ``schedule`` at ``t = 0..steps-1`` (times ``base_lr`` when given)."""
+def curve(schedule: Schedule, steps: int, base_lr: float | None = None, *,
+          first: int = 0) -> Curve:
+    """Sample ``schedule`` at ``t = first..steps-1`` (times ``base_lr`` when given)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
         raise ValueError(f"steps must be an integer > 0; got {steps!r}")
     if schedule.has_state:
@@ -69,17 +76,107 @@ def curve(schedule: Schedule, steps: int, base_lr: float | None = None) -> Curve
             "training, so it has no fixed curve to draw; plot the schedule without plateau, or "
             "drive it with lrkit.Stepper and record .value()"
         )
+    if not 0 <= first < steps:
+        raise ValueError(f"first must be a step from 0 to steps - 1 = {steps - 1}; got {first!r}")
     np = require("numpy", "plot")
-    if steps <= MAX_POINTS:
-        ts = np.arange(steps, dtype=np.int64)
+    if steps - first <= MAX_POINTS:
+        ts = np.arange(first, steps, dtype=np.int64)
     else:
-        ts = np.unique(np.round(np.linspace(0, steps - 1, MAX_POINTS)).astype(np.int64))
+        ts = np.unique(np.round(np.linspace(first, steps - 1, MAX_POINTS)).astype(np.int64))
     raw = np.asarray(schedule(ts.astype(np.float64)), dtype=np.float64).reshape(-1)
     if base_lr is not None:
         raw = raw * float(base_lr)
-    bps = tuple(float(b) for b in schedule.breakpoints() if 0.0 < float(b) < steps)
+    bps = tuple(float(b) for b in schedule.breakpoints() if float(first) < float(b) < steps)
     return Curve(label=str(schedule), steps=steps, xs=tuple(int(t) for t in ts),
                  values=tuple(float(v) for v in raw), breakpoints=bps)
+
+
+def branch_curves(
+    schedules: Sequence[Schedule],
+    steps: int,
+    base_lr: float | None = None,
+    *,
+    branches: Sequence[float] = (),
+    cooldown: float | None = None,
+    fraction: float | None = None,
+    shape: str = "1-sqrt",
+    end: float = 0.0,
+) -> list[Curve]:
+    """A plan and its branches, ready for ``plot_schedules``: the first schedule is the trunk;
+    each step ``at`` of ``branches`` adds ``cooldown(trunk, at, n, end, shape)`` with ``n =
+    cooldown`` steps, or ``n = at * fraction / (1 - fraction)`` (the cooldown is ``fraction`` of
+    the branched run's length ``at + n``, Hagele et al. 2024's convention); every later schedule
+    that is a cooldown or splice of the trunk is a branch too. When there is a branch, the trunk
+    is drawn in grey and each branch only from its branch point (the step of its first change)
+    on; other schedules are drawn whole. Without branches: ``[curve(s) for s in schedules]``."""
+    from fractions import Fraction
+
+    from lrkit.schedules.replan import Cooldown, branches_of
+
+    if not schedules:
+        raise ValueError("nothing to plot: give at least one schedule")
+    trunk = schedules[0]
+    if (cooldown is None) == (fraction is None) and branches:
+        raise ValueError("branches need the cooldown length: give cooldown (steps) or fraction "
+                         "(of the branched run), not both")
+    if not branches and (cooldown is not None or fraction is not None):
+        raise ValueError("cooldown and fraction describe branches: give the branch steps too")
+    if fraction is not None and not (isinstance(fraction, int | float) and 0 < fraction < 1):
+        raise ValueError(f"fraction must be a number between 0 and 1 (the cooldown's share of "
+                         f"the branched run); got {fraction!r}")
+    made: list[Schedule] = []
+    for at in branches:
+        if isinstance(at, bool) or not isinstance(at, int | float) or not 0 <= at < steps:
+            raise ValueError(f"a branch step must be a number from 0 to below steps={steps}; "
+                             f"got {at!r}")
+        if fraction is not None:
+            share = Fraction(repr(float(fraction)))  # 0.2 is 1/5: 4000 * 1/5 / (4/5) is 1000
+            n = float(Fraction(repr(float(at))) * share / (1 - share))
+        else:
+            n = float(cooldown)  # type: ignore[arg-type]
+        made.append(Cooldown(trunk, at, n, end, shape))
+    rest = [*schedules[1:], *made]
+    if not any(_branch_point(s, trunk) is not None for s in rest):
+        return [curve(s, steps, base_lr) for s in schedules]
+    out = [replace(curve(trunk, steps, base_lr), role="trunk")]
+    for s in rest:
+        point = _branch_point(s, trunk)
+        if point is None:
+            out.append(curve(s, steps, base_lr))
+            continue
+        if point >= steps:
+            raise ValueError(f"{s} branches off at step {point:g}, not below steps={steps}")
+        c = curve(s, steps, base_lr, first=math.floor(point))
+        _, chain = branches_of(s)
+        out.append(replace(c, label=_branch_label(chain), role="branch", branch_at=point,
+                           breakpoints=()))
+    return out
+
+
+def _branch_point(s: Schedule, trunk: Schedule) -> float | None:
+    """The step where ``s`` leaves ``trunk`` (``s`` a chain of splices/cooldowns of it), or
+    None."""
+    from lrkit.schedules.replan import branches_of
+
+    base, chain = branches_of(s)
+    if not chain or base != trunk:
+        return None
+    return float(min(c.at for c in chain))
+
+
+def _branch_label(chain: Sequence[Schedule]) -> str:
+    """``cooldown at 4000: 1000 steps, 1-sqrt`` / ``splice at 600: cosine(...), ramp 50``."""
+    from lrkit.schedules.replan import Cooldown
+
+    parts = []
+    for c in chain:
+        if isinstance(c, Cooldown):
+            to = "" if c.end == 0 else f" to {c.end:g}"
+            parts.append(f"cooldown at {c.at:g}: {c.steps:g} steps, {c.shape}{to}")
+        else:
+            ramp = f", ramp {c.ramp:g}" if c.ramp else ""  # type: ignore[attr-defined]
+            parts.append(f"splice at {c.at:g}: {c.new}{ramp}")  # type: ignore[attr-defined]
+    return "; then ".join(parts)
 
 
 def _check_log(curves: Sequence[Curve]) -> None:
@@ -128,11 +225,20 @@ def plot_schedules(
         fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, layout="constrained")
         ax = fig.add_subplot()
         long_labels = max(len(c.label) for c in curves) > 60 or len(curves) > 4
+        colours = (f"C{i}" for i in range(10**6))  # a trunk takes no colour of the cycle
         for c in curves:
             xs = [*c.xs, c.steps]
             ys = [*c.values, c.values[-1]]
             label = _wrap_label(c.label, width, dpi) if long_labels else c.label
-            (line,) = ax.plot(xs, ys, drawstyle="steps-post", linewidth=1.6, label=label)
+            style: dict[str, Any] = {"linewidth": 1.6}
+            if c.role == "trunk":
+                style = {"color": "0.55", "linewidth": 2.4, "zorder": 1}
+            elif any(k.role == "trunk" for k in curves):
+                style["color"] = next(colours)
+            (line,) = ax.plot(xs, ys, drawstyle="steps-post", label=label, **style)
+            if c.branch_at is not None:
+                ax.plot([c.branch_at], [c.values[0]], "o", color=line.get_color(), markersize=4,
+                        zorder=3)
             for b in c.breakpoints:
                 ax.axvline(b, color=line.get_color(), alpha=0.35, linewidth=0.9, linestyle="--",
                            zorder=0)

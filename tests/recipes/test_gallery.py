@@ -15,7 +15,9 @@ from ._harness import GALLERY, ROOT, recipes
 
 SCRIPT = ROOT / "scripts" / "make_doc_images.sh"
 IMAGES = ROOT / "docs" / "img" / "recipes"
-CHART = re.compile(r"^recipe (\S+) (\S+) (\S+) (\"[^\"]*\") \\\n\s+('[^']*')$", re.M)
+# A chart line may end with `lrkit plot` options on a line of its own (--branches ...).
+CHART = re.compile(
+    r"^recipe (\S+) (\S+) (\S+) (\"[^\"]*\") \\\n\s+('[^']*')(?: \\\n\s+(--[^\n']*))?$", re.M)
 
 
 def _charts() -> dict[str, tuple[int, float, str]]:
@@ -23,6 +25,23 @@ def _charts() -> dict[str, tuple[int, float, str]]:
     for m in CHART.finditer(SCRIPT.read_text(encoding="utf-8")):
         out[m.group(1)] = (int(m.group(2)), float(m.group(3)), shlex.split(m.group(5))[0])
     return out
+
+
+def _chart_options() -> dict[str, list[str]]:
+    return {m.group(1): shlex.split(m.group(6))
+            for m in CHART.finditer(SCRIPT.read_text(encoding="utf-8")) if m.group(6)}
+
+
+def test_branch_charts_draw_the_pages_branches() -> None:
+    """A chart with --branches AT,... --cooldown P% draws cooldown(s, AT, AT * P / (100 - P))
+    (1-sqrt, to 0) for each AT: exactly the page's ``branches``."""
+    for rid, opts in _chart_options().items():
+        assert opts[0] == "--branches" and opts[2] == "--cooldown" and len(opts) == 4, opts
+        ns = recipes()[rid]
+        share = float(opts[3].rstrip("%"))
+        drawn = [lk.cooldown(ns["s"], at, at * share / (100 - share))
+                 for at in map(int, opts[1].split(","))]
+        assert drawn == list(ns["branches"].values()), rid
 
 
 def test_the_gallery_has_about_forty_recipes() -> None:
