@@ -185,6 +185,7 @@ class Page:
         geo = self.page.evaluate("""() => { const s = document.querySelector('#pg-chart svg');
           return [Number(s.dataset.left), Number(s.dataset.width), s.viewBox.baseVal.width]; }""")
         left, width, full = geo
+        self.page.evaluate("delete document.getElementById('pg-readout').dataset.step")
         scale = box["width"] / full
         self.page.mouse.move(box["x"] + (left + fraction * width) * scale,
                              box["y"] + box["height"] / 2)
@@ -249,8 +250,12 @@ def main(argv: list[str] | None = None) -> None:
                 page.set(LONG)
                 four = page.redraw_ms(args.repeats)
                 page.set(SHOWCASE, 100_000, 3e-4)
+                page.page.evaluate("window.scrollTo(0, 0)")
                 page.hover(0.3)
-                page.page.locator("#pg").screenshot(path=str(args.out / "playground.png"))
+                box = page.page.locator("#pg").bounding_box()
+                assert box is not None
+                page.page.screenshot(path=str(args.out / "playground.png"), clip={
+                    "x": box["x"], "y": box["y"], "width": box["width"], "height": 760})
                 elsewhere = sorted({urlsplit(u).netloc for u in page.elsewhere})
     lines = [header("The docs playground in headless Chromium", packages=("playwright",)),
              f"- browser: Debian chromium ({CHROMIUM}), headless, a fresh profile per load",

@@ -249,3 +249,40 @@ def test_every_strategy_page_and_recipe_links_to_the_playground(built_site: Path
     for (specs, _, peak), (rid, ns) in zip(links, gallery.items(), strict=True):
         assert len(specs) == 1 and lk.parse(specs[0]) == ns["s"], rid  # in the page's order
         assert peak is not None and float(peak) == ns["lr"], rid
+
+
+def test_the_code_on_the_page_runs_that_schedule(page: harness.Page) -> None:
+    """Each framework's snippet, as the page shows it, executed: the rates it gives are
+    ``peak * s(t)`` (the formula written out above)."""
+    page.set(["warmup(cosine(9000, end=0.01), 1000)"], 10_000, PEAK)
+    code = page.state()["curves"][0]["snippets"]
+    import torch
+
+    ns: dict[str, Any] = {"model": torch.nn.Linear(2, 1)}
+    exec(code["PyTorch"], ns)
+    optimizer, scheduler = ns["optimizer"], ns["scheduler"]
+    for t in range(1_100):
+        assert close(optimizer.param_groups[0]["lr"], warmup_cosine(t)), t
+        optimizer.step()
+        scheduler.step()
+
+    import jax.numpy as jnp
+
+    ns = {}
+    exec(code["optax"], ns)
+    assert all(close(ns["schedule"](t), warmup_cosine(t)) for t in (0, 1, 999, 1000, 5000))
+    params = {"w": jnp.ones(2)}
+    updates, _ = ns["optimizer"].update(params, ns["optimizer"].init(params), params)
+    assert float(jnp.abs(updates["w"]).max()) == 0.0  # s(0) = 0: the first update is zero
+
+    ns = {}
+    exec(code["Keras"], ns)
+    for t in (0, 500, 1000, 5000):  # Keras computes in float32
+        assert math.isclose(float(ns["schedule"](t)), warmup_cosine(t), rel_tol=1e-6), t
+    assert float(ns["optimizer"].learning_rate) == 0.0
+
+    ns = {}
+    exec(code["TensorFlow"], ns)
+    for t in (0, 500, 1000, 5000):
+        ns["step"].assign(float(t))
+        assert close(float(ns["rate"]()), warmup_cosine(t)), t

@@ -120,15 +120,51 @@ def snippets(spec: str, peak: float) -> dict[str, str]:
     }
 
 
-def _curve(text: str, steps: int, peak: float) -> dict[str, Any]:
-    out: dict[str, Any] = {"input": text, "canonical": None, "error": None, "note": None}
+_parsed: dict[str, lk.Schedule | str] = {}
+"""Spec text -> its schedule (or its error) from the last render: a schedule is an immutable
+value, so an unchanged line is neither parsed nor specialised again."""
+
+
+def _parse(text: str, cache: dict[str, lk.Schedule | str]) -> lk.Schedule | str:
+    if text in _parsed:
+        cache[text] = _parsed[text]
+        return cache[text]
     try:
-        s = lk.parse(text)
+        found: lk.Schedule | str = lk.parse(text)
     except ValueError as exc:
-        out["error"] = str(exc)
-        return out
+        found = str(exc)
     except RecursionError:
-        out["error"] = "the spec is nested too deeply to read"
+        found = "the spec is nested too deeply to read"
+    cache[text] = found
+    return found
+
+
+def _rates(s: lk.Schedule, ts: list[int], peak: float) -> tuple[list[int], list[float], int | None]:
+    """``peak * s(t)`` at ``ts``, up to the first step where it is not a finite number."""
+    try:
+        vs = [peak * float(s(float(t))) for t in ts]
+        if all(map(math.isfinite, vs)):
+            return ts, vs, None
+    except (OverflowError, ZeroDivisionError):
+        pass
+    vs = []
+    for t in ts:  # find where it stops
+        try:
+            v = peak * float(s(float(t)))
+        except (OverflowError, ZeroDivisionError):
+            v = math.inf
+        if not math.isfinite(v):
+            return ts[:len(vs)], vs, t
+        vs.append(v)
+    return ts, vs, None
+
+
+def _curve(text: str, steps: int, peak: float, cache: dict[str, lk.Schedule | str]) -> dict[
+        str, Any]:
+    out: dict[str, Any] = {"input": text, "canonical": None, "error": None, "note": None}
+    s = _parse(text, cache)
+    if isinstance(s, str):
+        out["error"] = s
         return out
     out["canonical"] = str(s)
     out["snippets"] = snippets(str(s), peak)
@@ -136,17 +172,9 @@ def _curve(text: str, steps: int, peak: float) -> dict[str, Any]:
         out["note"] = ("contains plateau(): its rate depends on the metrics reported during "
                        "training, so it has no curve to draw before a run")
         return out
-    ts, vs = [], []
-    for t in sample_steps(s, steps):
-        try:
-            v = peak * float(s(float(t)))
-        except (OverflowError, ZeroDivisionError):
-            v = math.inf
-        if not math.isfinite(v):
-            out["note"] = f"the rate overflows at step {t}: the curve ends there"
-            break
-        ts.append(t)
-        vs.append(v)
+    ts, vs, stop = _rates(s, sample_steps(s, steps), peak)
+    if stop is not None:
+        out["note"] = f"the rate overflows at step {stop}: the curve ends there"
     out["schedule"] = s
     out["ts"], out["vs"] = ts, vs
     out["boundaries"] = sorted({b for b in s.breakpoints() if 0 < b <= steps - 1})
@@ -228,7 +256,10 @@ def render(specs: list[str], steps_text: str, peak_text: str) -> str:
         peak = parse_peak(peak_text)
     except ValueError as exc:
         return json.dumps({"error": str(exc), "svg": "", "curves": []})
-    curves = [_curve(text, steps, peak) for text in specs]
+    cache: dict[str, lk.Schedule | str] = {}
+    curves = [_curve(text, steps, peak, cache) for text in specs]
+    _parsed.clear()
+    _parsed.update(cache)
     for i, c in enumerate(curves):
         c["color"] = COLORS[i % len(COLORS)]
     top = max((v for c in curves for v in c.get("vs", ())), default=0.0)

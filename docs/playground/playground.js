@@ -172,9 +172,13 @@
   // --- start ---------------------------------------------------------------------------------
   async function start() {
     const t0 = performance.now();
+    const download = fetch(new URL("lrkit.zip", location.href)).then((r) => {
+      if (!r.ok) throw new Error("lrkit.zip: HTTP " + r.status);
+      return r.arrayBuffer();
+    });
     py = await loadPyodide({ indexURL: new URL("pyodide/", location.href).href });
     const t1 = performance.now();
-    const zip = await (await fetch(new URL("lrkit.zip", location.href))).arrayBuffer();
+    const zip = await download;
     py.unpackArchive(zip, "zip", { extractDir: "/home/pyodide/site-lrkit" });
     py.runPython("import sys; sys.path.insert(0, '/home/pyodide/site-lrkit')");
     pg = py.pyimport("lrkit_playground");
