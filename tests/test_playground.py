@@ -286,3 +286,62 @@ def test_the_code_on_the_page_runs_that_schedule(page: harness.Page) -> None:
     for t in (0, 500, 1000, 5000):
         ns["step"].assign(float(t))
         assert close(float(ns["rate"]()), warmup_cosine(t)), t
+
+
+# --- the page's Python side in this interpreter (no browser) -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def app() -> Any:
+    import importlib.util
+
+    path = ROOT / "docs" / "playground" / "lrkit_playground.py"
+    spec = importlib.util.spec_from_file_location("lrkit_playground", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["lrkit_playground"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("text", "steps"), [("100000", 100_000), ("1e5", 100_000),
+                                             (" 1_000 ", 1000), ("1", 1)])
+def test_steps_are_read_as_whole_numbers(app: Any, text: str, steps: int) -> None:
+    assert app.parse_steps(text) == steps
+
+
+@pytest.mark.parametrize("text", ["0", "-5", "1.5", "ten", "", "1e300", "nan"])
+def test_bad_steps_are_refused_with_what_was_given(app: Any, text: str) -> None:
+    with pytest.raises(ValueError, match=r"steps must be a whole number") as exc:
+        app.parse_steps(text)
+    assert repr(text) in str(exc.value)
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "x", ""])
+def test_bad_peaks_are_refused_with_what_was_given(app: Any, text: str) -> None:
+    with pytest.raises(ValueError, match=r"peak must be a finite number > 0") as exc:
+        app.parse_peak(text)
+    assert repr(text) in str(exc.value)
+
+
+def test_the_steps_drawn(app: Any) -> None:
+    short = lk.parse("cosine(steps=500)")
+    assert app.sample_steps(short, 1500) == list(range(1500))
+    long = lk.parse("warmup(join([constant(), cosine(steps=5000)], [30000.5]), steps=10000)")
+    ts = app.sample_steps(long, 100_000)
+    assert ts[0] == 0 and ts[-1] == 99_999 and ts == sorted(set(ts))
+    assert {9_999, 10_000, 40_000, 40_001} <= set(ts)  # either side of 10000 and 40000.5
+    assert len(ts) <= app.POINTS + 4
+
+
+def test_no_curve_for_a_plateau_and_a_curve_cut_where_it_overflows(app: Any) -> None:
+    import json
+
+    out = json.loads(app.render(["warmup(plateau(), steps=10)", "exponential(1.5)"], "2000",
+                                "1"))  # every step drawn
+    plateau, growing = out["curves"]
+    assert plateau["canonical"] == "warmup(plateau(), steps=10)" and "plateau()" in plateau["note"]
+    assert out["svg"].count('class="pg-curve"') == 1  # only the exponential is drawn
+    # 1.5 ** t passes the largest double near t = 1750: the curve stops there, and says so
+    last = math.floor(math.log(sys.float_info.max) / math.log(1.5))
+    assert f"overflows at step {last + 1}" in growing["note"]
