@@ -249,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
                 one = page.redraw_ms(args.repeats)
                 page.set(LONG)
                 four = page.redraw_ms(args.repeats)
+                points = len(page.state()["curves"][0]["t"])
                 page.set(SHOWCASE, 100_000, 3e-4)
                 page.page.evaluate("window.scrollTo(0, 0)")
                 page.hover(0.3)
@@ -265,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
              "lrkit's import (fetch and unpack lrkit.zip, `import lrkit_playground`, which "
              "imports lrkit), the first chart (the default spec, 10,000 steps). Redraws: "
              f"`window.lrkitPlayground.redraw()` {args.repeats} times at 100,000 steps (Python "
-             "in Pyodide evaluates each curve at 2,000 steps plus its boundaries, then the "
+             f"in Pyodide evaluates each curve at {points:,} steps, boundaries included, then the "
              "page places the SVG; layout included).",
              "",
              "| load | Pyodide start | lrkit import | first chart | page open to chart |",

@@ -1,17 +1,17 @@
 """The playground's Python side: run in the browser by Pyodide, next to the real lrkit package.
 
 Every number the page shows comes from here, and every rate from lrkit itself: the page's
-JavaScript only places what this module returns (the chart as SVG, the canonical specs, the
-errors, the code snippets) and asks ``at(t)`` for the rates under the cursor. No formula is
-written in JavaScript.
+JavaScript only places what this module returns (the chart's axes and boundaries as SVG, the
+canonical specs, the errors, the code snippets, each curve's steps and rates from
+``series(i)``) and asks ``at(t)`` for the rates under the cursor. No schedule formula is
+written in JavaScript: it maps steps and rates to pixels, nothing else.
 
 The chart evaluates each schedule at the integer steps ``0..steps-1`` (lrkit plot's
 convention: ``t`` steps already taken): every step up to ``POINTS`` steps, else ``POINTS``
 evenly spaced steps plus the two steps on either side of every phase boundary
-(``s.breakpoints()``), so a boundary is drawn where it is. Each curve keeps the steps and the
-rates it draws, ``peak * s(t)``, as text in its ``data-t`` and ``data-v`` attributes
-(Python's ``repr``: the exact doubles).
-"""
+(``s.breakpoints()``), so a boundary is drawn where it is. The page keeps each curve's steps
+and rates, ``peak * s(t)``, as text in its polyline's ``data-t`` and ``data-v`` attributes
+(JavaScript's shortest round-trip form of the doubles: exact)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from lrkit.display import nice_ticks
 WIDTH, HEIGHT = 880, 400
 """Chart size in pixels."""
 LEFT, RIGHT, TOP, BOTTOM = 74.0, 18.0, 14.0, 44.0
-POINTS = 2000
-"""Steps evaluated per curve over a long run (about two per pixel); boundaries come on top."""
+POINTS = 1200
+"""Steps evaluated per curve over a long run (1.5 per pixel of the plot); boundaries come on top."""
 MAX_STEPS = 2**53
 """Beyond this, integer steps are no longer exact doubles."""
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
@@ -141,8 +141,9 @@ def _parse(text: str, cache: dict[str, lk.Schedule | str]) -> lk.Schedule | str:
 
 def _rates(s: lk.Schedule, ts: list[int], peak: float) -> tuple[list[int], list[float], int | None]:
     """``peak * s(t)`` at ``ts``, up to the first step where it is not a finite number."""
+    f = s.scalar_path()[0]  # what s(t) calls for a float t: the same number, one call less
     try:
-        vs = [peak * float(s(float(t))) for t in ts]
+        vs = [peak * f(float(t)) for t in ts]
         if all(map(math.isfinite, vs)):
             return ts, vs, None
     except (OverflowError, ZeroDivisionError):
@@ -197,7 +198,8 @@ def _svg(curves: list[dict[str, Any]], steps: int, ymax: float) -> str:
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="pg-svg" width="{WIDTH}" '
              f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" data-left="{LEFT}" '
-             f'data-width="{pw}" data-steps="{steps}">',
+             f'data-width="{pw}" data-top="{TOP}" data-height="{ph}" data-xmax="{xmax!r}" '
+             f'data-ymax="{ymax!r}" data-steps="{steps}">',
              f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>']
     for y in nice_ticks(ymax, 5):
         yy = _num(py(y))
@@ -222,17 +224,7 @@ def _svg(curves: list[dict[str, Any]], steps: int, ymax: float) -> str:
                          f"<title>phase boundary at step {_label(b)}</title></line>")
     parts.append(f'<path d="M{LEFT},{TOP} V{_num(TOP + ph)} H{_num(LEFT + pw)}" fill="none" '
                  'stroke="#444444"/>')
-    for i, c in enumerate(curves):
-        if "ts" not in c:
-            continue
-        ax, bx, ay, by = LEFT, pw / xmax, TOP + ph, ph / ymax  # px = ax + bx t, py = ay - by v
-        line = " ".join(["%.1f,%.1f" % (ax + bx * t, ay - by * v)  # noqa: UP031 (the fastest here)
-                         for t, v in zip(c["ts"], c["vs"], strict=True)])
-        parts.append(
-            f'<polyline class="pg-curve" data-curve="{i}" '
-            f'data-t="{" ".join(map(str, c["ts"]))}" data-v="{" ".join(map(repr, c["vs"]))}" '
-            f'points="{line}" fill="none" stroke="{c["color"]}" stroke-width="1.8" '
-            'stroke-linejoin="round"/>')
+    parts.append('<g class="pg-lines"></g>')  # the page draws series(i) here
     parts.append(f'<text x="{_num(LEFT + pw / 2)}" y="{HEIGHT - 6}" text-anchor="middle" '
                  'fill="#222222">step</text>')
     cy = _num(TOP + ph / 2)
@@ -266,8 +258,15 @@ def render(specs: list[str], steps_text: str, peak_text: str) -> str:
     ymax = nice_ticks(top if top > 0 else peak, 5)[-1]
     _state.update(curves=curves, steps=steps, peak=peak, ymax=ymax)
     public = [{k: c.get(k) for k in ("input", "canonical", "error", "note", "color", "snippets")}
-              for c in curves]
+              | {"drawn": "ts" in c} for c in curves]
     return json.dumps({"error": None, "svg": _svg(curves, steps, ymax), "curves": public})
+
+
+def series(i: int) -> tuple[list[int], list[float]]:
+    """The steps and rates ``peak * s(t)`` of curve ``i`` as drawn last: the page places them
+    (a polyline, and the numbers as they are in its ``data-t`` and ``data-v`` attributes)."""
+    c = _state["curves"][i]
+    return c["ts"], c["vs"]
 
 
 def at(t: int) -> str:

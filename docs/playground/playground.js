@@ -86,6 +86,34 @@
     li.appendChild(details);
     return li;
   }
+  // Each curve's steps and rates, from lrkit (series(i)), placed as a polyline; the numbers
+  // are kept, exact, in its data-t and data-v attributes.
+  function drawLines(curves) {
+    const svg = chart.querySelector("svg");
+    if (!svg) return;
+    const g = svg.querySelector(".pg-lines"), d = svg.dataset;
+    const left = Number(d.left), top = Number(d.top), width = Number(d.width);
+    const height = Number(d.height), xmax = Number(d.xmax), ymax = Number(d.ymax);
+    curves.forEach((c, i) => {
+      if (!c.drawn) return;
+      const proxy = pg.series(i);
+      let ts, vs;
+      try { [ts, vs] = proxy.toJs(); } finally { proxy.destroy(); }
+      const points = new Array(ts.length);
+      for (let k = 0; k < ts.length; k++) {
+        points[k] = (left + (width * ts[k]) / xmax).toFixed(1) + "," +
+          (top + height * (1 - vs[k] / ymax)).toFixed(1);
+      }
+      const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+      const attrs = {
+        class: "pg-curve", "data-curve": String(i), "data-t": ts.join(" "),
+        "data-v": vs.join(" "), points: points.join(" "), fill: "none", stroke: c.color,
+        "stroke-width": "1.8", "stroke-linejoin": "round",
+      };
+      for (const [k, v] of Object.entries(attrs)) line.setAttribute(k, v);
+      g.appendChild(line);
+    });
+  }
   function redraw() {
     pending = null;
     if (!pg) return;
@@ -106,6 +134,7 @@
       errorBox.hidden = true;
     }
     chart.innerHTML = out.svg;
+    drawLines(out.curves);
     list.replaceChildren(...out.curves.map(curveItem));
     readout.textContent = "";
     chart.getBoundingClientRect();  // layout included in the time
