@@ -199,15 +199,18 @@ class Page:
     def timings(self) -> dict[str, Any]:
         return dict(self.page.evaluate("window.lrkitPlayground.timings"))
 
-    def redraw_ms(self, repeats: int) -> tuple[list[float], list[float]]:
-        """``repeats`` redraws of the current inputs: (total ms, of which Python ms) each,
-        measured in the page (performance.now(), layout included)."""
-        out = self.page.evaluate(f"""() => {{ const a = window.lrkitPlayground, r = [];
+    def redraw_ms(self, repeats: int) -> dict[str, list[float]]:
+        """``repeats`` redraws of the current inputs, measured in the page (performance.now()):
+        ``total`` (layout included) and its parts: ``python`` (lrkit_playground.render in
+        Pyodide), ``chart`` (the SVG placed, each curve's series fetched and drawn), ``text``
+        (specs, errors, code), ``layout``."""
+        out: list[dict[str, float]] = self.page.evaluate(f"""() => {{
+          const a = window.lrkitPlayground, r = [];
           for (let i = 0; i < {repeats}; i++) {{
-            a.redraw(); r.push([a.lastRedrawMs, a.lastPythonMs]);
+            a.redraw(); r.push({{total: a.lastRedrawMs, ...a.lastParts}});
           }}
           return r; }}""")
-        return [x[0] for x in out], [x[1] for x in out]
+        return {k: [x[k] for x in out] for k in out[0]}
 
 
 # --- the benchmark -------------------------------------------------------------------------------
@@ -221,6 +224,12 @@ LONG = ["warmup(cosine(steps=90000, end=0.01), steps=10000)", "step_decay(3000, 
 
 def _ms(xs: list[float]) -> str:
     return f"{statistics.median(xs):.0f} ms (min {min(xs):.0f}, max {max(xs):.0f})"
+
+
+def _redraw(what: str, parts: dict[str, list[float]]) -> list[str]:
+    return [f"| {what} | {_ms(parts['total'])} | " + " | ".join(
+        f"{statistics.median(parts[k]):.1f} ms" for k in ("python", "chart", "text", "layout"))
+        + " |"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -275,8 +284,13 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(f"| {i} | {t['pyodideMs']:.0f} ms | {t['lrkitImportMs']:.0f} ms | "
                      f"{t['firstDrawMs']:.0f} ms | {t['sincePageOpenMs']:.0f} ms |")
     lines += ["",
-              f"- redraw, 1 curve, 100,000 steps: {_ms(one[0])}; Python part {_ms(one[1])}",
-              f"- redraw, 4 curves, 100,000 steps: {_ms(four[0])}; Python part {_ms(four[1])}",
+              "| redraw at 100,000 steps | total: median (min, max) | Python (median) | "
+              "chart | text | layout |",
+              "|---|---:|---:|---:|---:|---:|",
+              *_redraw("1 curve", one), *_redraw("4 curves", four), "",
+              "- load average at the end: "
+              + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+              + " (2 cores shared: every time above is stretched by the other jobs)",
               f"- requests off the site (refused; the page works without them): "
               f"{', '.join(elsewhere) or 'none'}",
               "",

@@ -135,10 +135,14 @@
     }
     chart.innerHTML = out.svg;
     drawLines(out.curves);
+    const t1 = performance.now();
     list.replaceChildren(...out.curves.map(curveItem));
     readout.textContent = "";
+    const t2 = performance.now();
     chart.getBoundingClientRect();  // layout included in the time
     const ms = performance.now() - t0;
+    api.lastParts = { python: api.lastPythonMs, chart: t1 - t0 - api.lastPythonMs,
+                      text: t2 - t1, layout: t0 + ms - t2 };
     api.redraws.push(ms);
     api.lastRedrawMs = ms;
     const hash = hashOf();
