@@ -3,6 +3,8 @@
 # link, a page missing from the nav or a docstring warning fails it. Extra arguments go to
 # `mkdocs build` (e.g. --site-dir DIR). DOCS_PYTHON picks the interpreter; by default the one of
 # .venv, set up by scripts/setup-env.sh. Browse the result with: python -m http.server -d site
+# The playground (site/playground/) gets Pyodide from node_modules/pyodide (`npm ci`, done by
+# setup-env.sh) and lrkit.zip from src/, both added by scripts/docs_playground.py at build time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${DOCS_PYTHON:-}" ]; then

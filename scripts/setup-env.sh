@@ -8,6 +8,17 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
+# The docs playground (docs/playground/): Pyodide from the npm package pinned in package.json,
+# copied into the site by scripts/docs_playground.py, and Debian's chromium, which the browser
+# test drives with Playwright (no browser download). Each is installed only when missing.
+pyodide=$(sed -n 's/.*"pyodide": *"\([^"]*\)".*/\1/p' package.json)
+if ! grep -qs "\"version\": \"$pyodide\"" node_modules/pyodide/package.json \
+        || [ ! -f node_modules/pyodide/pyodide.asm.wasm ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+fi
+if [ ! -x /usr/bin/chromium ]; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+fi
 stamp=.venv/.lrkit-installed
 want=$(cat pyproject.toml constraints.txt scripts/setup-env.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

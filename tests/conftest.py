@@ -1,9 +1,12 @@
-"""Shared test set-up: ``tests/`` on ``sys.path`` (for ``_timm`` and ``_schedules``), and a
-deterministic hypothesis profile (``HYPOTHESIS_PROFILE=thorough`` for a long random run)."""
+"""Shared test set-up: ``tests/`` on ``sys.path`` (for ``_timm`` and ``_schedules``), a
+deterministic hypothesis profile (``HYPOTHESIS_PROFILE=thorough`` for a long random run), and
+the documentation site built once per run (``built_site``)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,3 +56,28 @@ def _no_process_wide_jax_x64_leaks(request: pytest.FixtureRequest) -> Iterator[N
     if jax is not None and bool(jax.config.jax_enable_x64) != before:
         jax.config.update("jax_enable_x64", before)
         pytest.fail(f"{request.node.nodeid} left jax_enable_x64={not before}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The documentation site, built once per test run by ``scripts/docs.sh`` (strict) and
+    shared by every test (and every xdist worker) that reads it; a failed build fails each of
+    them with the build's output."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, shared by the workers
+    site, log, ok = root / "lrkit-site", root / "lrkit-site.log", root / "lrkit-site.ok"
+    with open(root / "lrkit-site.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker builds, the others wait for it
+        if not log.exists():
+            proc = subprocess.run(["bash", "scripts/docs.sh", "--site-dir", str(site)],
+                                  cwd=TESTS.parent, capture_output=True, text=True, timeout=600,
+                                  env={**os.environ, "DOCS_PYTHON": sys.executable})
+            log.write_text(proc.stdout + proc.stderr, encoding="utf-8")
+            if proc.returncode == 0:
+                ok.touch()
+    if not ok.exists():
+        pytest.fail("bash scripts/docs.sh failed:\n" + log.read_text(encoding="utf-8"),
+                    pytrace=False)
+    return site
+
