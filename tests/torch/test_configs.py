@@ -119,3 +119,52 @@ def test_hf_trainer_yaml_runs_as_written(tmp_path: Path, monkeypatch: pytest.Mon
     # lr_hyperparams: weight_decay: [cosine(steps=120), relative], after 60 steps
     decay = trainer.optimizer.param_groups[0]["weight_decay"]
     assert decay == pytest.approx(0.01 * 0.5 * (1 + math.cos(math.pi * 60 / 120)), rel=1e-12)
+
+
+def test_hydra_extended_config_resumes_hydra_yaml_quietly_and_continues(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """hydra_extended.yaml resumes hydra.yaml's run from step 500: no report, and the rate (and
+    the weight decay) at every step after it is the splice written out."""
+    import logging
+
+    instantiate = pytest.importorskip("hydra.utils").instantiate
+    omegaconf = pytest.importorskip("omegaconf")
+    model = torch.nn.Linear(3, 1)
+    first = omegaconf.OmegaConf.load(CONFIGS / "hydra.yaml")
+    opt = instantiate(first.optimizer)(model.parameters())
+    sched = instantiate(first.scheduler)(opt)
+    for _ in range(500):
+        sched.step()
+    state = sched.state_dict()
+    cfg = omegaconf.OmegaConf.load(CONFIGS / "hydra_extended.yaml")
+    opt = instantiate(cfg.optimizer)(model.parameters())
+    resumed = instantiate(cfg.scheduler)(opt)
+    caplog.set_level(logging.INFO, logger="lrkit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resumed.load_state_dict(state)
+    assert not [r for r in caplog.records if r.name == "lrkit"]
+    rates, decays = [], []
+    for _ in range(500, 2100):
+        rates.append(opt.param_groups[0]["lr"])
+        decays.append(opt.param_groups[0]["weight_decay"])
+        opt.step()
+        resumed.step()
+
+    def cosine(u: float, n: float, end: float = 0.0) -> float:
+        return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * min(u, n) / n))
+
+    def old(t: float) -> float:  # warmup(cosine(steps=900, end=0.01), steps=100)
+        return t / 100 if t < 100 else cosine(t - 100, 900, 0.01)
+
+    def new(t: float) -> float:  # warmup(cosine(steps=1900, end=0.01), steps=100)
+        return t / 100 if t < 100 else cosine(t - 100, 1900, 0.01)
+
+    def splice(a: Any, b: Any, t: float) -> float:  # at=500, ramp=100
+        return b(t) if t >= 600 else a(500) + (b(600) - a(500)) * (t - 500) / 100
+
+    assert rates == pytest.approx([3e-4 * splice(old, new, t) for t in range(500, 2100)],
+                                  rel=1e-12, abs=1e-18)
+    expected = [0.05 * splice(lambda u: cosine(u, 1000), lambda u: cosine(u, 2000), t)
+                for t in range(500, 2100)]
+    assert decays == pytest.approx(expected, rel=1e-12, abs=1e-18)
