@@ -293,6 +293,23 @@ class _Collate:
         return batch
 
 
+class _TinyLM(torch.nn.Module):
+    """A next-token model small enough to keep the test fast; its input is ``input_ids`` (the
+    Trainer's default ``main_input_name``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(VOCAB, 8)
+        self.out = torch.nn.Linear(8, VOCAB)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = self.out(self.embed(input_ids) * attention_mask[..., None])
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1),
+                                                 labels[:, 1:].flatten(), ignore_index=-100)
+        return {"loss": loss, "logits": logits}
+
+
 def _sequences(n: int) -> list[dict[str, torch.Tensor]]:
     gen = torch.Generator().manual_seed(3)
     lengths = torch.randint(2, 13, (n,), generator=gen)
@@ -302,9 +319,7 @@ def _sequences(n: int) -> list[dict[str, torch.Tensor]]:
 def _token_trainer(out: Path, max_steps: int, counting: Any = "non_padding",
                    **kwargs: Any) -> tuple[Any, _Rates, LRScheduler, _Collate]:
     torch.manual_seed(0)
-    config = transformers.GPT2Config(vocab_size=VOCAB, n_positions=16, n_embd=8, n_layer=1,
-                                     n_head=2)
-    model = transformers.GPT2LMHeadModel(config)
+    model = _TinyLM()
     opt = torch.optim.SGD(model.parameters(), lr=BASE)
     sched = LRScheduler(opt, IN_TOKENS)
     collate = _Collate()
