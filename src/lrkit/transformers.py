@@ -200,8 +200,14 @@ class TokenClock(_TrainerCallback):  # type: ignore[misc]
     Errors (``ValueError``): ``include_num_input_tokens_seen`` is ``"no"`` (when the Trainer
     is built, and again when training starts); the Trainer's scheduler is not an lrkit
     ``LRScheduler``; the scheduler's count at the start of training differs from the tokens
-    seen (a state saved by a run that counted steps, or a scheduler stepped by hand).
+    seen (a state saved by a run that counted steps, or a scheduler stepped by hand); the
+    first optimizer step counted no tokens (the batches lack the model's ``main_input_name``,
+    ``input_ids`` by default: the Trainer then only logs a warning and counts nothing).
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._start: int | None = None  # tokens seen when train() began, until its first step
 
     def on_init_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         _check_tracking(args)
@@ -220,7 +226,20 @@ class TokenClock(_TrainerCallback):  # type: ignore[misc]
                 "start of the run (a fresh one, or one restored from a checkpoint of a run "
                 "with TokenClock)")
         scheduler.clock = lambda: int(state.num_input_tokens_seen)
+        self._start = seen
         _logger.info("TokenClock: %s follows the tokens seen (%d so far)", scheduler.spec, seen)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        start = self._start
+        if start is None:  # checked once per train() call, at its first optimizer step
+            return
+        self._start = None
+        if int(state.num_input_tokens_seen) == start:
+            raise ValueError(
+                "TokenClock: the Trainer counted no tokens in the first optimizer step, so the "
+                "schedule would stay at s(0); the batches must hold the model's "
+                f"main_input_name ({getattr(kwargs.get('model'), 'main_input_name', 'input_ids')!r}"
+                "), which the Trainer counts (and an attention_mask for 'non_padding')")
 
 
 def _check_tracking(args: Any) -> None:

@@ -537,3 +537,19 @@ def test_lightning_replanned_run_resumed_by_the_original_code_continues_the_repl
     assert rates.rates == full.rates[AT:]
     assert model.scheduler.schedules == full_model.scheduler.schedules
 
+
+
+def test_token_clock_refuses_a_run_that_counts_no_tokens(tmp_path: Path) -> None:
+    """A model whose input is not ``input_ids``: the Trainer logs a warning and counts nothing;
+    the schedule would stay at s(0)."""
+    model = _Regressor()
+    opt = torch.optim.SGD(model.parameters(), lr=BASE)
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), max_steps=3, report_to=[], use_cpu=True, save_strategy="no",
+        disable_tqdm=True, include_num_input_tokens_seen="all")
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=_data(16, 1),
+                                   optimizers=(opt, LRScheduler(opt, IN_TOKENS)),
+                                   callbacks=[TokenClock()])
+    with pytest.raises(ValueError, match=r"TokenClock: the Trainer counted no tokens in the "
+                                         r"first optimizer step.*'input_ids'"):
+        trainer.train()
