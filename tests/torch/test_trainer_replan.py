@@ -35,6 +35,9 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning:lightning_fabric.*"),
     pytest.mark.filterwarnings("ignore:.*LeafSpec.*:DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning"),
+    # Lightning's notes on a mid-epoch checkpoint, re-issued by pytest.warns
+    pytest.mark.filterwarnings("ignore:Be aware that when using `ckpt_path`"),
+    pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before"),
 ]
 
 BASE = 0.05  # the optimizer's rate (relative mode: every rate is BASE * s(t))
