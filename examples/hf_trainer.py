@@ -65,7 +65,7 @@ def main(config: str) -> Trainer:
     trainer = Trainer(model=model, args=args, train_dataset=noisy_sine(64, 1),
                       eval_dataset=noisy_sine(16, 2), optimizers=(opt, sched),
                       callbacks=[ReportMetric(lr.lr_monitor)])
-    trainer.train()
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)  # None: from the start
     return trainer
 
 

@@ -1,4 +1,5 @@
-"""Hugging Face ``Trainer`` integration: ``ReportMetric`` feeds evaluation metrics to lrkit.
+"""Hugging Face ``Trainer`` integration: ``ReportMetric`` feeds evaluation metrics to lrkit;
+``TokenClock`` runs an lrkit schedule on the tokens the Trainer has seen.
 
 The Trainer passes an evaluation's metrics to its scheduler only when that is a
 ``ReduceLROnPlateau`` (``Trainer._evaluate``, once per evaluation, after the callbacks'
@@ -13,11 +14,22 @@ Each evaluation during ``train()`` reports ``metrics[monitor]`` to the Trainer's
 (``LRScheduler.report``): exactly the evaluations, values and order ``ReduceLROnPlateau`` gets
 from the same Trainer, so a plain ``plateau`` gives ReduceLROnPlateau's rates at every step.
 
+``TokenClock`` sets the scheduler's ``clock`` to the Trainer's running token count
+(``TrainerState.num_input_tokens_seen``, kept with ``include_num_input_tokens_seen``), so a
+schedule written in tokens (GPT-3: warmup over 375M tokens, cosine over 260B) is followed
+whatever the batch lengths::
+
+    args = TrainingArguments(..., include_num_input_tokens_seen="non_padding")
+    trainer = Trainer(model=model, args=args, train_dataset=train,
+                      optimizers=(opt, LRScheduler(opt, lk.warmup(lk.cosine(2.6e11), 3.75e8))),
+                      callbacks=[TokenClock()])
+
 Importing this module imports torch and transformers; ``import lrkit`` alone does not.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Any
 
@@ -34,7 +46,9 @@ from lrkit.torch._trainers import (  # noqa: E402
 )
 from lrkit.torch.scheduler import LRScheduler  # noqa: E402
 
-__all__ = ["ReportMetric"]
+__all__ = ["ReportMetric", "TokenClock"]
+
+_logger = logging.getLogger("lrkit")
 
 
 def _prefixed(monitor: str) -> str:
@@ -155,16 +169,83 @@ def _eval_interval(strategy: Any, args: Any, state: Any) -> float | None:
     return None
 
 
-def _not_lrkit(given: Any) -> str:
+def _not_lrkit(given: Any, owner: str = "ReportMetric") -> str:
     fix = ("pass optimizers=(optimizer, lrkit.torch.LRScheduler(optimizer, schedule)) to the "
            "Trainer")
     if given is None:
-        return f"ReportMetric: the Trainer has no lr scheduler; {fix}"
+        return f"{owner}: the Trainer has no lr scheduler; {fix}"
     name = describe(given)
-    if name.endswith("ReduceLROnPlateau"):
+    if name.endswith("ReduceLROnPlateau") and owner == "ReportMetric":
         return (f"ReportMetric: the Trainer's scheduler is {name}, not an lrkit LRScheduler; the "
                 "Trainer feeds a ReduceLROnPlateau itself (metric_for_best_model). ReportMetric "
                 f"is for lrkit schedules: {fix}, e.g. with lk.plateau()")
-    return (f"ReportMetric: the Trainer's scheduler is {name}, not an lrkit LRScheduler (without "
+    return (f"{owner}: the Trainer's scheduler is {name}, not an lrkit LRScheduler (without "
             "optimizers=(...) the Trainer builds one from TrainingArguments.lr_scheduler_type); "
             f"{fix}")
+
+
+class TokenClock(_TrainerCallback):  # type: ignore[misc]
+    """Drives the Trainer's lrkit ``LRScheduler`` by the tokens seen instead of the optimizer
+    steps: at the start of training it sets ``scheduler.clock`` to the Trainer's
+    ``state.num_input_tokens_seen``, so the optimizer step after ``T`` tokens uses ``s(T)``.
+
+    The Trainer counts a step's tokens before it steps the scheduler: the ``k``-th optimizer
+    step uses ``s(T_{k-1})``, ``T_j`` the tokens of the first ``j`` optimizer steps (every
+    micro-batch of gradient accumulation, gathered over processes). What a token is follows
+    ``TrainingArguments.include_num_input_tokens_seen``: ``"all"`` (or ``True``) counts every
+    element of ``input_ids``, padding included; ``"non_padding"`` sums ``attention_mask``.
+    On ``resume_from_checkpoint`` the Trainer restores the count from ``trainer_state.json``
+    and the scheduler's from its state, so the run continues on the same clock.
+
+    Errors (``ValueError``): ``include_num_input_tokens_seen`` is ``"no"`` (when the Trainer
+    is built, and again when training starts); the Trainer's scheduler is not an lrkit
+    ``LRScheduler``; the scheduler's count at the start of training differs from the tokens
+    seen (a state saved by a run that counted steps, or a scheduler stepped by hand); the
+    first optimizer step counted no tokens (the batches lack the model's ``main_input_name``,
+    ``input_ids`` by default: the Trainer then only logs a warning and counts nothing).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._start: int | None = None  # tokens seen when train() began, until its first step
+
+    def on_init_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        _check_tracking(args)
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        _check_tracking(args)
+        given = kwargs.get("lr_scheduler")
+        scheduler = unwrap(given)
+        if scheduler is None:
+            raise ValueError(_not_lrkit(given, "TokenClock"))
+        seen = int(state.num_input_tokens_seen)
+        if scheduler.count != seen:
+            raise ValueError(
+                f"TokenClock: the scheduler's count is {scheduler.count} but the Trainer has "
+                f"seen {seen} tokens; allowed: a scheduler that counts the tokens from the "
+                "start of the run (a fresh one, or one restored from a checkpoint of a run "
+                "with TokenClock)")
+        scheduler.clock = lambda: int(state.num_input_tokens_seen)
+        self._start = seen
+        _logger.info("TokenClock: %s follows the tokens seen (%d so far)", scheduler.spec, seen)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        start = self._start
+        if start is None:  # checked once per train() call, at its first optimizer step
+            return
+        self._start = None
+        if int(state.num_input_tokens_seen) == start:
+            raise ValueError(
+                "TokenClock: the Trainer counted no tokens in the first optimizer step, so the "
+                "schedule would stay at s(0); the batches must hold the model's "
+                f"main_input_name ({getattr(kwargs.get('model'), 'main_input_name', 'input_ids')!r}"
+                "), which the Trainer counts (and an attention_mask for 'non_padding')")
+
+
+def _check_tracking(args: Any) -> None:
+    counting = getattr(args, "include_num_input_tokens_seen", "no")
+    if counting in ("no", False, None):
+        raise ValueError(
+            f"TokenClock: TrainingArguments.include_num_input_tokens_seen is {counting!r}, so "
+            "the Trainer counts no tokens; allowed: 'all' (every input_ids element, padding "
+            "included) or 'non_padding' (the attention_mask's sum)")
