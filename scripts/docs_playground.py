@@ -61,6 +61,23 @@ def fragment(specs: tuple[str, ...] | list[str], steps: str, peak: str) -> str:
     return "#" + "&".join(parts)
 
 
+def _branches(spec: str, steps: int, options: list[str]) -> list[str]:
+    """The cooldown branches that ``lrkit plot --branches A,B --cooldown N|P%`` adds."""
+    if not options:
+        return []
+    from lrkit import parse
+    from lrkit.plot import cooldown_branches
+
+    opts = dict(zip(options[::2], options[1::2], strict=True))
+    length = opts.get("--cooldown", "")
+    kw: dict[str, float] = ({"fraction": float(length[:-1]) / 100} if length.endswith("%")
+                            else {"cooldown": float(length)})
+    ats = [float(a) for a in opts["--branches"].split(",")]
+    made = cooldown_branches(parse(spec), steps, ats, shape=opts.get("--shape", "1-sqrt"),
+                             end=float(opts.get("--end", 0.0)), **kw)
+    return [str(b) for b in made]
+
+
 def charts() -> dict[str, Chart]:
     """The charts of make_doc_images.sh by picture (``cosine``, ``recipes/nanogpt``)."""
     text = IMAGES.read_text(encoding="utf-8").replace("\\\n", " ")
@@ -70,8 +87,9 @@ def charts() -> dict[str, Chart]:
             continue
         words = shlex.split(line)
         if words[0] == "recipe":
-            _, name, steps, peak, title, spec = words
-            out[f"recipes/{name}"] = Chart(f"recipes/{name}", title, steps, peak, (spec,))
+            _, name, steps, peak, title, spec, *options = words
+            specs = (spec, *_branches(spec, int(steps), options))
+            out[f"recipes/{name}"] = Chart(f"recipes/{name}", title, steps, peak, specs)
             continue
         name, steps, rest = words[1], words[2], words[3:]
         peak, title, specs = "1.0", name, []

@@ -109,13 +109,47 @@ def branch_curves(
     that is a cooldown or splice of the trunk is a branch too. When there is a branch, the trunk
     is drawn in grey and each branch only from its branch point (the step of its first change)
     on; other schedules are drawn whole. Without branches: ``[curve(s) for s in schedules]``."""
-    from fractions import Fraction
-
-    from lrkit.schedules.replan import Cooldown, branches_of
+    from lrkit.schedules.replan import branches_of
 
     if not schedules:
         raise ValueError("nothing to plot: give at least one schedule")
     trunk = schedules[0]
+    made = cooldown_branches(trunk, steps, branches, cooldown=cooldown, fraction=fraction,
+                             shape=shape, end=end)
+    rest = [*schedules[1:], *made]
+    if not any(_branch_point(s, trunk) is not None for s in rest):
+        return [curve(s, steps, base_lr) for s in schedules]
+    out = [replace(curve(trunk, steps, base_lr), role="trunk")]
+    for s in rest:
+        point = _branch_point(s, trunk)
+        if point is None:
+            out.append(curve(s, steps, base_lr))
+            continue
+        if point >= steps:
+            raise ValueError(f"{s} branches off at step {point:g}, not below steps={steps}")
+        c = curve(s, steps, base_lr, first=math.floor(point))
+        _, chain = branches_of(s)
+        out.append(replace(c, label=_branch_label(chain), role="branch", branch_at=point,
+                           breakpoints=()))
+    return out
+
+
+def cooldown_branches(
+    trunk: Schedule,
+    steps: int,
+    branches: Sequence[float],
+    *,
+    cooldown: float | None = None,
+    fraction: float | None = None,
+    shape: str = "1-sqrt",
+    end: float = 0.0,
+) -> list[Schedule]:
+    """``cooldown(trunk, at, n, end, shape)`` for each ``at`` in ``branches`` (below ``steps``),
+    ``n = cooldown`` or ``n = at * fraction / (1 - fraction)`` (``lrkit plot --branches``)."""
+    from fractions import Fraction
+
+    from lrkit.schedules.replan import Cooldown
+
     if (cooldown is None) == (fraction is None) and branches:
         raise ValueError("branches need the cooldown length: give cooldown (steps) or fraction "
                          "(of the branched run), not both")
@@ -135,22 +169,7 @@ def branch_curves(
         else:
             n = float(cooldown)  # type: ignore[arg-type]
         made.append(Cooldown(trunk, at, n, end, shape))
-    rest = [*schedules[1:], *made]
-    if not any(_branch_point(s, trunk) is not None for s in rest):
-        return [curve(s, steps, base_lr) for s in schedules]
-    out = [replace(curve(trunk, steps, base_lr), role="trunk")]
-    for s in rest:
-        point = _branch_point(s, trunk)
-        if point is None:
-            out.append(curve(s, steps, base_lr))
-            continue
-        if point >= steps:
-            raise ValueError(f"{s} branches off at step {point:g}, not below steps={steps}")
-        c = curve(s, steps, base_lr, first=math.floor(point))
-        _, chain = branches_of(s)
-        out.append(replace(c, label=_branch_label(chain), role="branch", branch_at=point,
-                           breakpoints=()))
-    return out
+    return made
 
 
 def _branch_point(s: Schedule, trunk: Schedule) -> float | None:
