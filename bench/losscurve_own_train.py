@@ -113,7 +113,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench/results/losscurve-own.json"))
+    parser.add_argument("--only", default=None,
+                        help="train only this run (one that does not branch off the constant "
+                        "run), to run several processes side by side; merge with --merge")
+    parser.add_argument("--merge", nargs="+", type=Path, default=None,
+                        help="merge these JSON files (later runs win) into --out and exit")
     args = parser.parse_args(argv)
+    if args.merge:
+        merged: dict[str, object] = {}
+        for path in args.merge:
+            part = json.loads(path.read_text(encoding="utf-8"))
+            runs_so_far = merged.get("runs", {})
+            merged = {**part, "runs": {**runs_so_far, **part["runs"]}}  # type: ignore[dict-item]
+        args.out.write_text(json.dumps(merged) + "\n", encoding="utf-8")
+        return 0
     torch.set_num_threads(1)
     task = charlm_task()
     runs = plans(args.steps)
@@ -129,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     snaps: dict[int, tuple[dict[str, object], dict[str, object]]] = {}
     const_curve: tuple[list[int], list[float]] = ([], [])
     for name, (role, sched, at) in runs.items():
+        if args.only is not None and name != args.only:
+            continue
         lrs = [float(sched(k)) for k in range(args.steps)]
         tic = time.perf_counter()
         if at is None:

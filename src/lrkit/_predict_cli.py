@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
         rates: Any = scale * load(spec) if spec is not None else lrs
         runs.append((rates, steps, losses))
     candidates = [(text, scale * load(text)) for text in args.specs]
-    law = fit(runs, form=args.form, band=args.band)
+    law = fit(runs, form=args.form, method=args.method, band=args.band)
     last = args.steps - 1
     every = max(1, args.steps // 200)
     grid = sorted(set(range(every, args.steps, every)) | {last})
@@ -176,6 +176,8 @@ def add_parser(sub: Any, spec_help: str, steps_type: Callable[[str], int],
                    help="multiply every spec (runs and candidates) by this rate")
     p.add_argument("--form", choices=("multi-power", "annealing"), default="multi-power",
                    help="the law (default multi-power)")
+    p.add_argument("--method", choices=("paper", "lsq"), default="paper",
+                   help="the fit: the paper's procedure (default) or SciPy least squares")
     p.add_argument("--band", type=int, default=8, metavar="K",
                    help="refits on resampled points for the band (default 8; 0: none)")
     p.add_argument("-o", "--output", metavar="FILE", help="chart the predicted curves (.png/.svg)")

@@ -17,6 +17,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -113,7 +114,7 @@ def _solve(
             method="trf",
             loss="huber",
             f_scale=HUBER_DELTA,
-            x_scale="jac",
+            x_scale=X_SCALE,
             max_nfev=max_nfev,
             bounds=_bounds(form),
             verbose=VERBOSE,
@@ -127,16 +128,17 @@ def _solve(
 
 
 VERBOSE = 0
+X_SCALE: Any = 1.0
 
 
 def _bounds(form: str) -> tuple[Array, Array]:
-    """Box on the fitted coordinates: exponents in [1e-3, 3], the rest free."""
+    """Box on the fitted coordinates: L0 >= 0, exponents in [1e-3, 3], the rest free."""
     e = (math.log(1e-3), math.log(3.0))
     if form == "multi-power":
-        lo = [-np.inf, -np.inf, e[0], -np.inf, -np.inf, e[0], e[0]]
+        lo = [0.0, -np.inf, e[0], -np.inf, -np.inf, e[0], e[0]]
         hi = [np.inf, np.inf, e[1], np.inf, np.inf, e[1], e[1]]
     else:
-        lo = [-np.inf, -np.inf, e[0], -np.inf, -np.inf]
+        lo = [0.0, -np.inf, e[0], -np.inf, -np.inf]
         hi = [np.inf, np.inf, e[1], np.inf, np.inf]
     return np.array(lo), np.array(hi)
 
