@@ -89,33 +89,33 @@ def test_paper_evaluation_reproduced() -> None:
 
 def test_fit_recovers_known_parameters() -> None:
     truth = {"L0": 2.5, "A": 0.6, "alpha": 0.45, "B": 400.0, "C": 2.0, "beta": 0.6, "gamma": 0.6}
-    steps = np.arange(200, 6000, 100)
+    steps = np.arange(200, 4000, 100)
     runs = []
     for sched in (
         3e-4 * lk.warmup(lk.constant(), 200),
-        3e-4 * lk.warmup(lk.cosine(5800, end=0.1), 200),
-        3e-4 * lk.join([lk.warmup(lk.constant(), 200), lk.constant(0.1)], [3000]),
+        3e-4 * lk.join([lk.warmup(lk.constant(), 200), lk.linear(1.0, 0.1, 500)], [2000]),
     ):
         runs.append((sched, steps, law(truth).predict(sched, steps)))
-    got = fit(runs, method="lsq", band=0)
+    got = fit(runs, method="lsq", starts=2, band=0)
     assert got.cost < 1e-12
     for key, want in truth.items():
         assert got.params[key] == pytest.approx(want, rel=2e-3), key
     # and predicts a schedule it never saw
-    wsd = 3e-4 * lk.wsd(200, 4000, 1800, end=0.01)
+    wsd = 3e-4 * lk.wsd(200, 2800, 1000, end=0.01)
     np.testing.assert_allclose(got.predict(wsd, steps), law(truth).predict(wsd, steps), rtol=1e-5)
 
 
 def test_fit_is_scale_free() -> None:
     """The same curves with rates 1000x larger give the same predictions."""
     truth = {"L0": 2.5, "A": 0.6, "alpha": 0.45, "B": 400.0, "C": 2.0, "beta": 0.6, "gamma": 0.6}
-    steps = np.arange(200, 4000, 100)
-    shapes = (lk.warmup(lk.constant(), 200), lk.warmup(lk.cosine(3800, end=0.1), 200))
+    steps = np.arange(200, 3000, 100)
+    shapes = (lk.warmup(lk.constant(), 200),
+              lk.join([lk.warmup(lk.constant(), 200), lk.linear(1.0, 0.1, 500)], [1500]))
     runs = [(3e-4 * s, steps, law(truth).predict(3e-4 * s, steps)) for s in shapes]
     small = fit(runs, method="lsq", starts=1, band=0)
     big = fit([(0.3 * s, st, lo) for (_, st, lo), s in zip(runs, shapes, strict=True)],
               method="lsq", starts=1, band=0)
-    probe = lk.wsd(200, 2000, 1800, end=0.01)
+    probe = lk.wsd(200, 2000, 800, end=0.01)
     np.testing.assert_allclose(small.predict(3e-4 * probe, steps), big.predict(0.3 * probe, steps),
                                rtol=1e-4)
 

@@ -95,7 +95,9 @@ def test_predict_errors(runs: tuple[str, str], tmp_path: Path, args: list[str], 
     code = main(["predict", *filled, "3e-4*constant()"])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.count("\n") == 1 and err.startswith("lrkit: error:"), err
+    assert err.startswith("lrkit: error:"), err
+    if message != "bad spec":  # the spec parser's own message adds the text and a caret
+        assert err.count("\n") == 1, err
     assert message in err, err
 
 

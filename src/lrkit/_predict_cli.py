@@ -95,6 +95,10 @@ def run(args: argparse.Namespace, load: Callable[[str], Any]) -> int:
         raise PredictError(
             f"lrkit predict needs numpy and SciPy: pip install 'lrkit[losscurve]' ({exc})"
         ) from None
+    if args.output is not None and Path(args.output).suffix.lower() not in (".png", ".svg"):
+        raise PredictError(f"-o {args.output}: expected a .png or .svg file name")
+    if args.band < 0:
+        raise PredictError(f"--band: expected an integer >= 0; got {args.band}")
     scale = args.base_lr if args.base_lr is not None else 1.0
     runs = []
     for text in args.run:
