@@ -165,3 +165,21 @@ def test_two_runs_within_twice_the_table() -> None:
     """One constant run plus one run with a drop: held-out PredE within 2x of the table."""
     got = _paper_fit("25", ("constant_24000", "wsdcon_9"))
     assert got["PredE"] <= 2 * D.PAPER["25"]["PredE"], got
+
+
+def annealing_reference(p: dict[str, float], eta: list[float], t: int) -> float:
+    """Tissue et al.: L0 + A S1**-alpha - C S2, S2 = sum_{i=1..t} m_i, m_i = d m_{i-1} + drop_i."""
+    m = s2 = 0.0
+    for i in range(1, t + 1):
+        m = p["decay"] * m + (eta[i - 1] - eta[i])
+        s2 += m
+    return p["L0"] + p["A"] * sum(eta[: t + 1]) ** -p["alpha"] - p["C"] * s2
+
+
+def test_annealing_value_matches_loop() -> None:
+    p = {"L0": 3.0, "A": 0.5, "alpha": 0.5, "C": 300.0, "decay": 0.99}
+    sched = SCHEDULES["wsd"]
+    eta = [float(sched(k)) for k in range(300)]
+    steps = [1, 39, 40, 41, 150, 201, 250, 299]
+    got = LossLaw("annealing", p, 0.0, ()).predict(sched, steps)
+    np.testing.assert_allclose(got, [annealing_reference(p, eta, t) for t in steps], rtol=1e-10)
