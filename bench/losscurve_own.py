@@ -112,7 +112,8 @@ def report(data: dict[str, object], results: dict[str, tuple[LossLaw, list[dict[
             )
         lines += [
             "",
-            f"Spearman rank correlation of the final losses: **{rho:.2f}** ({len(rows)} schedules); "
+            f"Spearman rank correlation of the final losses: **{rho:.2f}** "
+            f"({len(rows)} schedules); "
             f"mean relative error of the final loss {np.mean(rel):.2%}, worst {max(rel):.2%}; "
             f"best schedule predicted: `{order_p[0]['schedule']}`, measured: "
             f"`{order_m[0]['schedule']}`.",

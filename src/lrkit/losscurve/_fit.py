@@ -315,6 +315,7 @@ def fit_paper(
     m = np.zeros(7)
     v = np.zeros(7)
     best_loss, best = math.inf, p.copy()
+    best_at = p.copy()  # the parameters at which the lowest loss was measured
     min_loss, still = math.inf, 0
     path = []
     with np.errstate(all="ignore"):
@@ -322,6 +323,7 @@ def fit_paper(
             loss, g = _huber_grad(curves, losses, p)
             if not math.isfinite(loss) or not np.all(np.isfinite(g)):
                 break
+            evaluated = p.copy()
             p = p * (1.0 - ADAM_LR * 0.01)  # AdamW's decoupled weight decay
             m = 0.9 * m + 0.1 * g
             v = 0.999 * v + 0.001 * g * g
@@ -336,5 +338,6 @@ def fit_paper(
             if float(np.linalg.norm(g)) < 1e-5:
                 break
             if loss < best_loss:
-                best_loss, best = loss, p.copy()
+                best_loss, best, best_at = loss, p.copy(), evaluated
+    path.append(best_at)
     return best, best_loss, path
