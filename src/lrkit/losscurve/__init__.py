@@ -214,9 +214,10 @@ def fit(
             ``steps`` the steps where the loss was measured, ``losses`` those losses.
         form: ``"multi-power"`` (7 parameters) or ``"annealing"`` (5).
         method: ``"paper"`` (multi-power only): the paper's own procedure (a grid of 135 starts
-            for the law without its curvature term, then 200 AdamW steps with early stopping),
-            on the rates rescaled to the paper's peak; ``"lsq"``: SciPy ``least_squares`` to the
-            minimum of the same objective from ``starts`` starting points.
+            for the law without its curvature term, then at most 200 AdamW steps with early
+            stopping) on the rates rescaled to the paper's peak, keeping the parameters at the
+            lowest loss; ``"lsq"``: SciPy ``least_squares`` to the minimum of the same objective
+            from ``starts`` starting points.
         starts: how many starting points ``"lsq"`` polishes.
         band: how many refits on resampled points (a bootstrap over each run's points) draw the
             uncertainty band; 0 for none.
