@@ -152,19 +152,30 @@ def _paper_fit(size: str, names: tuple[str, ...]) -> dict[str, float]:
     return {k: float(np.mean([m[k] for m in per])) for k in ("PredE", "WorstE")}
 
 
-def test_paper_split_meets_the_papers_table() -> None:
-    """25M (all three sizes: bench/losscurve.py): fitted on the paper's TRAIN_SET, the held-out
-    average PredE and WorstE are no worse than its README's table, at the table's precision."""
-    got = _paper_fit("25", D.TRAIN_SET)
+@pytest.mark.parametrize(
+    "size",
+    [
+        "25",
+        "100",
+        pytest.param("400", marks=pytest.mark.xfail(strict=True, reason=(
+            "not met: PredE 0.00201 / WorstE 0.01011 against 0.00168 / 0.00995; the README's "
+            "400M figure comes from the parameters one AdamW step after the lowest loss, every "
+            "other point of that path gives ~0.0020 (bench/results/losscurve.md)"))),
+    ],
+)
+def test_paper_split_meets_the_papers_table(size: str) -> None:
+    """Fitted on the paper's TRAIN_SET, the held-out average PredE and WorstE are no worse than
+    its README's table."""
+    got = _paper_fit(size, D.TRAIN_SET)
     for key in ("PredE", "WorstE"):
-        assert round(got[key], 5) <= D.PAPER["25"][key], (key, got[key])
+        assert got[key] <= D.PAPER[size][key], (key, got[key])
 
 
-@pytest.mark.slow
-def test_two_runs_within_twice_the_table() -> None:
+@pytest.mark.parametrize("size", D.SIZES)
+def test_two_runs_within_twice_the_table(size: str) -> None:
     """One constant run plus one run with a drop: held-out PredE within 2x of the table."""
-    got = _paper_fit("25", ("constant_24000", "wsdcon_9"))
-    assert got["PredE"] <= 2 * D.PAPER["25"]["PredE"], got
+    got = _paper_fit(size, ("constant_24000", "wsdcon_9"))
+    assert got["PredE"] <= 2 * D.PAPER[size]["PredE"], got
 
 
 def annealing_reference(p: dict[str, float], eta: list[float], t: int) -> float:
