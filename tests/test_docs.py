@@ -49,7 +49,7 @@ EXECUTED = sorted(
     [*DOCS.glob("strategies/*.md"), DOCS / "concepts.md", DOCS / "seed-errata.md",
      DOCS / "index.md", DOCS / "recipes.md", ROOT / "README.md", DOCS / "pytorch.md",
      DOCS / "jax-optax.md", DOCS / "cli.md", DOCS / "keras.md", DOCS / "range-test.md",
-     DOCS / "timm.md", DOCS / "plan-changes.md"]
+     DOCS / "timm.md", DOCS / "plan-changes.md", DOCS / "losscurve.md"]
 )
 # Pages run in a fresh interpreter, with these environment variables. jax-optax.md switches on
 # jax's x64 mode, which would leak into every later test of this process. A page that needs

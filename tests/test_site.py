@@ -199,4 +199,5 @@ def test_links_out_of_docs_go_to_the_repository_and_must_exist(
 
 def test_the_cli_help_covers_every_subcommand() -> None:
     commands = [c for c, _ in _hooks().cli_help()]
-    assert commands == ["lrkit", "lrkit plot", "lrkit table", "lrkit show", "lrkit list"]
+    assert commands == ["lrkit", "lrkit plot", "lrkit table", "lrkit show", "lrkit list",
+                        "lrkit predict"]

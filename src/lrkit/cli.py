@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import lrkit
+from lrkit import _predict_cli  # lrkit predict (numpy/SciPy imported only when it runs)
 from lrkit.schedules._base import Schedule
 
 __all__ = ["main"]
@@ -377,6 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Every schedule a spec can use, with its formula.")
     p.add_argument("-v", "--verbose", action="store_true", help="also show the parameters")
     p.set_defaults(func=_cmd_list)
+
+    predict = _predict_cli.add_parser(sub, SPEC_HELP, _positive_int, _positive_float)
+    predict.set_defaults(func=lambda a: _predict_cli.run(a, _load))
     return parser
 
 
@@ -392,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
         if func is None:
-            return _fail("missing command: choose one of plot, table, show, list "
+            return _fail("missing command: choose one of plot, table, show, list, predict "
                          "(see 'lrkit --help')")
         return func(args)
     except SystemExit as exc:
@@ -406,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except CliError as exc:
+        return _fail(str(exc))
+    except _predict_cli.PredictError as exc:
         return _fail(str(exc))
     except (ValueError, OSError, ImportError, TypeError) as exc:
         return _fail(str(exc) or type(exc).__name__)
