@@ -247,7 +247,10 @@ def test_every_strategy_page_and_recipe_links_to_the_playground(built_site: Path
     gallery = recipes()
     assert len(links) == len(gallery)
     for (specs, _, peak), (rid, ns) in zip(links, gallery.items(), strict=True):
-        assert len(specs) == 1 and lk.parse(specs[0]) == ns["s"], rid  # in the page's order
+        assert lk.parse(specs[0]) == ns["s"], rid  # in the page's order
+        for branch in specs[1:]:  # a recipe charted with --branches: its cooldown branches too
+            b = lk.parse(branch)
+            assert isinstance(b, lk.Cooldown) and b.schedule == ns["s"], (rid, branch)
         assert peak is not None and float(peak) == ns["lr"], rid
 
 
