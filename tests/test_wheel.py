@@ -21,7 +21,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("numpy", "torch", "jax", "optax", "keras", "tensorflow", "tf_keras", "matplotlib",
          "plotext", "yaml", "transformers", "lightning", "pytorch_lightning")
-ADAPTERS = ("torch", "keras", "optax", "plot", "transformers", "lightning", "tf_keras", "timm")
+ADAPTERS = ("torch", "keras", "optax", "plot", "transformers", "lightning", "tf_keras", "timm",
+            "losscurve")
 """Modules of lrkit that need an extra (each that is in the wheel is checked)."""
 DISTRIBUTION = {"yaml": "pyyaml", "tf_keras": "tf-keras", "pytorch_lightning": "pytorch-lightning"}
 """Import name -> distribution name, where they differ."""

@@ -20,7 +20,12 @@ is ``L = L0 + A * S1 ** -alpha - C * S2``, ``S2(t) = sum_{i=1..t} m_i``,
     >>> law.predict(3e-4 * lk.cosine(24000), [23999])                # doctest: +SKIP
 """
 
+# ruff: noqa: E402  (the extra is checked before numpy is imported)
 from __future__ import annotations
+
+from lrkit._extras import require_installed
+
+require_installed("losscurve", "numpy", "scipy")  # a polite ImportError naming the extra
 
 import logging
 from collections.abc import Iterable
