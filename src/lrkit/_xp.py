@@ -24,6 +24,16 @@ from typing import Any
 
 from lrkit._validate import WrongTypeError
 
+INTEGRAL = 4503599627370496.0
+"""2**52: every float from here up is an integer (inf included), its own floor."""
+MAX_FLOAT = sys.float_info.max
+"""The largest float: local times (``shift``'s ``t + steps``) are capped here, never inf."""
+
+
+def py_floor(x: float) -> float:
+    """``floor(x)`` as a float, for any float ``x >= 0`` (``math.floor`` raises at inf)."""
+    return float(math.floor(x)) if x < INTEGRAL else x
+
 
 class PyMath:
     """Python floats: :mod:`math` and ordinary branches."""
@@ -41,7 +51,7 @@ class PyMath:
 
     @staticmethod
     def floor(x: Any) -> Any:
-        return float(math.floor(x))
+        return py_floor(x)
 
     @staticmethod
     def cos(x: Any) -> Any:
@@ -161,6 +171,8 @@ class TorchMath:
     def asfloat(self, t: Any) -> Any:
         if t.is_floating_point():
             return t
+        if t.dtype.is_complex or t.dtype == self.torch.bool:
+            raise _bad_dtype("a torch tensor", t.dtype)
         return t.to(self.torch.get_default_dtype())
 
     def check(self, t: Any) -> None:
@@ -214,9 +226,12 @@ class JaxMath:
         self.jnp = jnp
 
     def asfloat(self, t: Any) -> Any:
-        if self.jnp.issubdtype(t.dtype, self.jnp.floating):
+        jnp = self.jnp
+        if jnp.issubdtype(t.dtype, jnp.floating):
             return t
-        return t.astype(self.jnp.result_type(float))
+        if not jnp.issubdtype(t.dtype, jnp.integer):  # bool, complex, PRNG keys...
+            raise _bad_dtype("a jax array", t.dtype)
+        return t.astype(jnp.result_type(float))
 
     def check(self, t: Any) -> None:
         """Not checked: values are unknown while tracing under jax.jit."""
@@ -391,6 +406,8 @@ def namespace_of(t: Any) -> Namespace:
     if module == "numpy":
         np = sys.modules["numpy"]
         if isinstance(t, np.ndarray | np.generic):
+            if t.dtype.kind not in "iuf":  # bool, complex, strings, dates, objects...
+                raise _bad_dtype("a numpy array", t.dtype)
             ns = _cache.get("numpy")
             if ns is None:
                 ns = _cache["numpy"] = NumpyMath(np)
@@ -414,6 +431,13 @@ def namespace_of(t: Any) -> Namespace:
     raise WrongTypeError(
         f"t: a schedule's step must be a Python number, a numpy array, a torch tensor, a jax "
         f"array or a TensorFlow tensor; got {t!r:.80} ({kind.__module__}.{kind.__qualname__})"
+    )
+
+
+def _bad_dtype(what: str, dtype: Any) -> WrongTypeError:
+    return WrongTypeError(
+        f"t: a schedule's step must be a number or an array of integers or floats; got {what} "
+        f"of dtype {dtype}"
     )
 
 

@@ -59,6 +59,9 @@ class Join(Schedule):
         object.__setattr__(self, "boundaries", norm)
         object.__setattr__(self, "_bounds", [float(b) for b in norm])
 
+    def _sup(self) -> float | None:
+        return _max_sup(self.schedules)
+
     @property
     def duration(self) -> float | None:
         last = _end_of(self.schedules[-1])
@@ -120,6 +123,11 @@ class Join(Schedule):
         if st:
             local = t - self.boundaries[i - 1] if i else t
             self.schedules[i]._report(local, metric, st, eps)
+
+
+def _max_sup(schedules: Any) -> float | None:
+    sups = [s._sup() for s in schedules]
+    return None if any(x is None for x in sups) else max(sups)
 
 
 def sequence(a: Schedule, b: Schedule) -> Join:
@@ -188,12 +196,18 @@ class Warmup(Schedule):
                 )
             object.__setattr__(self, "_ratio", peak / self.start)
         if self.shape == "log":
-            object.__setattr__(self, "_log_span", math.log(1.0 + float(self.steps)))
+            # log1p where 1 + steps rounds to 1 (steps < 1e-16): ln(1 + t) is then 0 below it
+            span = math.log(1.0 + float(self.steps)) or math.log1p(float(self.steps))
+            object.__setattr__(self, "_log_span", span)
 
     @property
     def duration(self) -> float | None:
         inner = _end_of(self.schedule)
         return None if inner is None else self.steps + inner
+
+    def _sup(self) -> float | None:
+        inner = self.schedule._sup()
+        return None if inner is None else max(inner, self.start)
 
     def breakpoints(self) -> tuple[float, ...]:
         return (float(self.steps), *_shifted(self.schedule.breakpoints(), self.steps, None))
@@ -268,6 +282,9 @@ class WarmupFactor(Schedule):
     def duration(self) -> float | None:
         return max(self.period - 1.0, 0.0) if self.shape == "linear" else None
 
+    def _sup(self) -> float:
+        return 1.0
+
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         return _factor(xp, self.shape, float(self.period), t)
 
@@ -315,6 +332,9 @@ class UntunedWarmup(Schedule):
     @property
     def duration(self) -> float | None:
         return max(self.period - 1.0, 0.0) if self.shape == "linear" else None
+
+    def _sup(self) -> float:
+        return 1.0
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         return _factor(xp, self.shape, self.__dict__["_period"], t)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrkit import _validate as v
-from lrkit._xp import Namespace, floor_div
+from lrkit._xp import MAX_FLOAT, Namespace, floor_div
 from lrkit.schedules._base import Schedule, States
 from lrkit.schedules._registry import register
 from lrkit.schedules._scalar import Emitter
@@ -39,14 +39,24 @@ class CosineRestarts(Schedule):
         object.__setattr__(self, "period_mult", int(m) if m.is_integer() else m)
         d = v.in_range(n, "decay", self.decay, 0.0, 1.0, lo_open=True, hi_open=False)
         object.__setattr__(self, "decay", d)
+        if m > 1.0:
+            object.__setattr__(self, "_last", _last_cycle(float(self.period), m))
+
+    def _sup(self) -> float:
+        return max(self.start, self.end)
 
     def _cycle(self, t: Any, xp: Namespace) -> tuple[Any, Any, Any]:
         """(cycle index i, local time u, cycle length) at t."""
         p, m = float(self.period), float(self.period_mult)
         if m == 1.0:
             i = floor_div(xp, t, p)
-            return i, t - i * p, p
-        i = xp.floor(xp.log(1.0 + t * (m - 1.0) / p) / math.log(m))
+            u = t - i * p
+            # the floor is inf where t / period overflows: then u would be -inf
+            u = (0.0 if u < 0.0 else u) if xp.is_python else xp.maximum(u, 0.0)
+            return i, u, p
+        # the last cycle whose end is a finite float holds on (past it, (m ** i) overflows)
+        i = xp.minimum(xp.floor(xp.log(1.0 + t * (m - 1.0) / p) / math.log(m)),
+                       self.__dict__["_last"])
 
         def begin(k: Any) -> Any:
             return p * (xp.power(m, k) - 1.0) / (m - 1.0)
@@ -71,10 +81,12 @@ class CosineRestarts(Schedule):
         if m == 1.0:
             i = e.floor_div(t, p)
             u = e.tmp(f"{t} - {i} * {e.num(p)}")
+            e.line(f"{u} = 0.0 if {u} < 0.0 else {u}")
             length = e.num(p)
         else:
             mm, pp, lm = e.num(m - 1.0), e.num(p), e.num(math.log(m))
-            i = e.tmp(f"float(_floor(_log(1.0 + {t} * {mm} / {pp}) / {lm}))")
+            i = e.minimum(e.floor(f"_log(1.0 + {t} * {mm} / {pp}) / {lm}"),
+                          e.num(self.__dict__["_last"]))
             begin = "{p} * ({pw} - 1.0) / {mm}"
             nxt = e.tmp(f"{i} + 1.0")
             with e.block(f"if {t} >= " + begin.format(p=pp, pw=e.power(m, nxt), mm=mm) + ":"):
@@ -90,6 +102,29 @@ class CosineRestarts(Schedule):
         end = e.num(self.end)
         cos = f"(0.5 + 0.5 * _cos(({u} / {length}) * {e.num(math.pi)}))"
         return e.tmp(f"{end} + ({peak} - {end}) * {cos}")
+
+
+def _last_cycle(p: float, m: float) -> float:
+    """The largest cycle index i for which the cycle's length ``p * m ** i`` and the next
+    cycle's start ``p * (m ** (i + 1) - 1) / (m - 1)`` are finite floats."""
+
+    def ok(i: float) -> bool:
+        try:
+            nxt = p * (m ** (i + 1.0) - 1.0) / (m - 1.0)
+            return math.isfinite(nxt) and math.isfinite(p * m**i)
+        except OverflowError:
+            return False
+
+    top = math.log(MAX_FLOAT) - math.log(p) + min(0.0, math.log(m - 1.0))
+    i = float(max(0, math.floor(top / math.log(m)) - 1))
+    for _ in range(64):  # the estimate is off by a few at most
+        if i > 0 and not ok(i):
+            i -= 1.0
+        elif ok(i + 1.0):
+            i += 1.0
+        else:
+            break
+    return i
 
 
 def _anneal(xp: Namespace, kind: str, a: float, b: float, pct: Any) -> Any:
@@ -157,6 +192,9 @@ class OneCycle(Schedule):
     @property
     def duration(self) -> float:
         return float(self.steps) - 1.0
+
+    def _sup(self) -> float:
+        return max(self.peak, *(max(a, b) for _, a, b in self._phases()))
 
     def breakpoints(self) -> tuple[float, ...]:
         return self._phase_ends()
@@ -227,6 +265,13 @@ class Cyclic(Schedule):
         object.__setattr__(self, "gamma", g)
         if self.down_period is not None:
             object.__setattr__(self, "down_period", v.steps(n, "down_period", self.down_period))
+        down = self.half_period if self.down_period is None else self.down_period
+        if not math.isfinite(float(self.half_period) + float(down)):
+            raise v.fail(n, "half_period", self.half_period,
+                         f"such that the cycle, half_period + down_period ({down!r}), is finite")
+
+    def _sup(self) -> float:
+        return max(self.low, self.high)
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         up = float(self.half_period)
@@ -236,6 +281,8 @@ class Cyclic(Schedule):
         u = t - q * total  # the step within the cycle: exact for integer steps and periods
         # torch's x / r and (x - 1) / (r - 1) with x = u / total, r = up / total:
         if xp.is_python:
+            # u leaves [0, total] where q * total rounds (t beyond 2**53) or t / total overflows
+            u = 0.0 if u < 0.0 else (total if u > total else u)
             scale = u / up if u <= up else (total - u) / down
         else:
             # In float32 past 2**24 steps q * total rounds: u may leave [0, total] (by up to
@@ -255,6 +302,7 @@ class Cyclic(Schedule):
         down = total - up
         q = e.floor_div(t, total)
         u = e.tmp(f"{t} - {q} * {e.num(total)}")
+        e.line(f"{u} = {e.clip(u, '0.0', e.num(total))}")
         scale = e.tmp(f"{u} / {e.num(up)} if {u} <= {e.num(up)} else "
                       f"({e.num(total)} - {u}) / {e.num(down)}")
         height = e.tmp(f"{e.num(self.high - self.low)} * {scale}")

@@ -83,6 +83,9 @@ class Wsd(Schedule):
     def duration(self) -> float:
         return float(self.warmup + self.stable + self.decay)
 
+    def _sup(self) -> float:
+        return max(1.0, self.start, self.end)
+
     def breakpoints(self) -> tuple[float, ...]:
         a = float(self.warmup)
         b = a + self.stable
