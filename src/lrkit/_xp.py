@@ -97,6 +97,11 @@ class PyMath:
         return float(value)
 
     @staticmethod
+    def cap(x: Any) -> Any:
+        """``x``, or the largest float where it overflowed to inf (a local time)."""
+        return x if x < MAX_FLOAT else MAX_FLOAT
+
+    @staticmethod
     def progress(t: Any, n: float) -> Any:
         return t / n if t < n else 1.0
 
@@ -155,6 +160,9 @@ class NumpyMath:
     def full_like(self, t: Any, value: float) -> Any:
         return self.np.full_like(t, value, dtype=self.np.float64)
 
+    def cap(self, x: Any) -> Any:
+        return self.np.minimum(x, MAX_FLOAT)
+
     def progress(self, t: Any, n: float) -> Any:
         return self.np.minimum(t / n, 1.0)  # numpy divides exactly: t / n == 1 at t == n
 
@@ -210,6 +218,9 @@ class TorchMath:
 
     def full_like(self, t: Any, value: float) -> Any:
         return self.torch.full_like(t, value)
+
+    def cap(self, x: Any) -> Any:
+        return self.torch.clamp(x, max=self.torch.finfo(x.dtype).max)
 
     def progress(self, t: Any, n: float) -> Any:
         # inductor may divide by multiplying with 1/n: pin the value from t = n on.
@@ -268,6 +279,9 @@ class JaxMath:
 
     def full_like(self, t: Any, value: float) -> Any:
         return self.jnp.full_like(t, value)
+
+    def cap(self, x: Any) -> Any:
+        return self.jnp.minimum(x, self.jnp.finfo(x.dtype).max)
 
     def progress(self, t: Any, n: float) -> Any:
         # XLA may compute t / n as t * (1/n): pin the value from t = n on, never above 1.
@@ -359,6 +373,9 @@ class TensorflowMath:
 
     def full_like(self, t: Any, value: float) -> Any:
         return self.tf.fill(self.tf.shape(t), self.tf.constant(value, dtype=t.dtype))
+
+    def cap(self, x: Any) -> Any:
+        return self.tf.minimum(x, x.dtype.max)
 
     def progress(self, t: Any, n: float) -> Any:
         # XLA may compute t / n as t * (1/n): pin the value from t = n on, never above 1.

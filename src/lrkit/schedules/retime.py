@@ -56,7 +56,7 @@ class Shift(Schedule):
         if not self.steps:
             return self.schedule._eval(t, xp, states)
         # capped at the largest float: t + steps may overflow, and no schedule takes inf
-        return self.schedule._eval(xp.minimum(t + float(self.steps), MAX_FLOAT), xp, states)
+        return self.schedule._eval(xp.cap(t + float(self.steps)), xp, states)
 
     def _emit(self, e: Emitter, t: str) -> str:
         if not self.steps:
