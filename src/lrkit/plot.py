@@ -82,6 +82,13 @@ def curve(schedule: Schedule, steps: int, base_lr: float | None = None) -> Curve
                  values=tuple(float(v) for v in raw), breakpoints=bps)
 
 
+def _check_finite(curves: Sequence[Curve]) -> None:
+    for c in curves:
+        for t, v in zip(c.xs, c.values, strict=True):
+            if not math.isfinite(v):
+                raise ValueError(f"cannot draw {c.label}: the rate at step {t} is {v!r}")
+
+
 def _check_log(curves: Sequence[Curve]) -> None:
     if not any(v > 0.0 for c in curves for v in c.values):
         raise ValueError("a log axis needs a positive rate, and every rate to draw is 0")
@@ -115,6 +122,7 @@ def plot_schedules(
     _output_format(path)
     if not curves:
         raise ValueError("nothing to plot: give at least one schedule")
+    _check_finite(curves)
     if width < 50 or height < 50 or dpi < 10:
         raise ValueError(f"chart size must be at least 50x50 pixels at dpi >= 10; got "
                          f"{width}x{height} at dpi {dpi}")
@@ -209,6 +217,7 @@ def terminal_chart(
     """The chart as text (plotext), ``width`` x ``height`` characters; ANSI colours if ``color``."""
     if not curves:
         raise ValueError("nothing to plot: give at least one schedule")
+    _check_finite(curves)  # plotext aborts the process (a C++ error) on NaN or inf
     if log:
         _check_log(curves)
     plt = require("plotext", "plot")

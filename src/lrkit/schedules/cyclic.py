@@ -115,16 +115,13 @@ def _last_cycle(p: float, m: float) -> float:
         except OverflowError:
             return False
 
-    top = math.log(MAX_FLOAT) - math.log(p) + min(0.0, math.log(m - 1.0))
-    i = float(max(0, math.floor(top / math.log(m)) - 1))
-    for _ in range(64):  # the estimate is off by a few at most
-        if i > 0 and not ok(i):
-            i -= 1.0
-        elif ok(i + 1.0):
-            i += 1.0
-        else:
-            break
-    return i
+    lo, hi = 0, math.floor(math.log(MAX_FLOAT) / math.log(m)) + 2  # m ** hi overflows
+    if not ok(float(lo)):
+        return 0.0
+    while hi - lo > 1:  # ok() holds up to some i and fails after: bisect for it
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if ok(float(mid)) else (lo, mid)
+    return float(lo)
 
 
 def _anneal(xp: Namespace, kind: str, a: float, b: float, pct: Any) -> Any:
