@@ -5,7 +5,6 @@ an SVG whose axis numbers are true: read back through the tick labels, the curve
 from __future__ import annotations
 
 import dataclasses
-
 import subprocess
 import sys
 import textwrap

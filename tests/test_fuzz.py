@@ -205,7 +205,7 @@ junk = st.recursive(
         st.lists(inner, max_size=3),
         st.dictionaries(st.one_of(st.text(max_size=8), st.sampled_from(
             ["type", "steps", "schedule", "schedules", "boundaries", "start", "end", "gamma"]),
-            numbers.filter(lambda x: isinstance(x, int | float) and not math.isnan(x))),
+            numbers.filter(lambda x: type(x) is int or (type(x) is float and x == x))),
             inner, max_size=4),
     ),
     max_leaves=8,
@@ -239,14 +239,14 @@ def tampered_dicts(draw: Any) -> Any:
 @FUZZ
 @given(tampered_dicts())
 def test_from_dict_on_tampered_dicts(d: Any) -> None:
-    before = json.dumps(d, default=repr, sort_keys=False)
+    before = repr(d)
     try:
         s = lk.from_dict(d)
     except ValueError as exc:
         assert str(exc)
     else:
         _evaluate_everywhere(s)
-    assert json.dumps(d, default=repr, sort_keys=False) == before  # the input is untouched
+    assert repr(d) == before  # the input is untouched
 
 
 @FUZZ
@@ -286,7 +286,7 @@ def test_parse_on_spliced_specs(text: str) -> None:
 def test_keras_from_config_with_a_non_string_key() -> None:
     from lrkit._keras_common import as_schedule, schedule_from_config
 
-    with pytest.raises(ValueError, match="has the key 1 .int.; keys must be strings"):
+    with pytest.raises(ValueError, match=r"has the key 1 .int.; keys must be strings"):
         as_schedule(schedule_from_config({"schedule": {"type": "cosine", "steps": 5, 1: 2}}))
 
 
@@ -296,7 +296,7 @@ def test_yaml_spec_file_with_a_non_string_key(tmp_path: Any) -> None:
 
     p = tmp_path / "s.yaml"
     p.write_text("type: cosine\nsteps: 10\n1: 2\n")
-    with pytest.raises(ValueError, match="has the key 1 .int.; keys must be strings"):
+    with pytest.raises(ValueError, match=r"has the key 1 .int.; keys must be strings"):
         read_spec_file(p)
 
 

@@ -219,7 +219,8 @@ def _parse_error(text: str) -> str:
         ("cosine", 1, "cosine must be called"),
         ("cosine(steps=10, steps=10)", 18, "'steps' given twice"),
         ("1 +", None, "invalid spec"),
-        ("os.cosine(steps=10)", 1, "only calls of schedule names are allowed, such as cosine(steps=100); got a call of os.cosine"),
+        ("os.cosine(steps=10)", 1, "only calls of schedule names are allowed, such as "
+         "cosine(steps=100); got a call of os.cosine"),
         ("cosine(steps=10).cosine(steps=3)", 1, "only calls of schedule names are allowed"),
         ("exponential(2.0) * cosine(steps=100)", 1, "a ceiling (a finite number >= 0) when "
          "gamma > 1"),

@@ -102,12 +102,14 @@ def number(owner: str, name: str, value: Any) -> float:
 
 
 def steps(owner: str, name: str, value: Any, *, allow_zero: bool = False) -> int | float:
-    """A finite step count: > 0 (or >= 0); integral values are stored as int."""
+    """A finite step count: > 0 (or >= 0); integral values below 2**53 are stored as int
+    (larger ones stay floats, so that sums of them overflow to inf, not to an int no float
+    holds)."""
     v = number(owner, name, value)
     if v < 0 or (v == 0 and not allow_zero):
         allowed = "a finite number >= 0" if allow_zero else "a finite number > 0"
         raise fail(owner, name, value, allowed)
-    return int(v) if v.is_integer() else v
+    return int(v) if v.is_integer() and v <= 2.0**53 else v
 
 
 def integer(owner: str, name: str, value: Any, *, minimum: int = 0) -> int:

@@ -24,7 +24,13 @@ def _end_of(s: Schedule) -> float | None:
 
 
 def _shifted(points: tuple[float, ...], offset: float, limit: float | None) -> list[float]:
-    return [offset + p for p in points if limit is None or offset + p < limit]
+    return [offset + p for p in points
+            if (limit is None or offset + p < limit) and math.isfinite(offset + p)]
+
+
+def _finite(d: float | None) -> float | None:
+    """A duration, or None (unbounded) where the sum overflowed: no float step reaches it."""
+    return d if d is None or math.isfinite(d) else None
 
 
 @register("join")
@@ -67,7 +73,7 @@ class Join(Schedule):
         last = _end_of(self.schedules[-1])
         if last is None:
             return None
-        return (self.boundaries[-1] if self.boundaries else 0.0) + last
+        return _finite((self.boundaries[-1] if self.boundaries else 0.0) + last)
 
     def breakpoints(self) -> tuple[float, ...]:
         pts: list[float] = [float(b) for b in self.boundaries]
@@ -203,7 +209,7 @@ class Warmup(Schedule):
     @property
     def duration(self) -> float | None:
         inner = _end_of(self.schedule)
-        return None if inner is None else self.steps + inner
+        return None if inner is None else _finite(self.steps + inner)
 
     def _sup(self) -> float | None:
         inner = self.schedule._sup()

@@ -8,10 +8,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lrkit import _validate as v
-from lrkit._xp import MAX_FLOAT, PY, Namespace, floor_div
+from lrkit._xp import INTEGRAL, MAX_FLOAT, PY, Namespace, floor_div
 from lrkit.schedules._base import SCHEDULE, Schedule, States
 from lrkit.schedules._registry import register
 from lrkit.schedules._scalar import Emitter
+
+
+def _ceil_to(b: float, k: float) -> float:
+    """The first multiple of ``k`` at or after ``b``; ``b`` itself where ``b / k`` is beyond
+    2**52 (every float there is an integer; ``math.ceil`` raises at inf)."""
+    q = b / k
+    if q >= INTEGRAL:
+        return b
+    up = k * math.ceil(q)
+    return up if math.isfinite(up) else b
 
 
 def _check_schedule(owner: str, value: Any) -> None:
@@ -91,7 +101,8 @@ class Staircase(Schedule):
         if self.schedule.is_constant:
             return None
         d = self.schedule.duration
-        return None if d is None else self.every * math.ceil(d / self.every)
+        end = None if d is None else _ceil_to(d, float(self.every))
+        return end if end is None or math.isfinite(end) else None
 
     @property
     def is_constant(self) -> bool:
@@ -99,7 +110,7 @@ class Staircase(Schedule):
 
     def breakpoints(self) -> tuple[float, ...]:
         k = float(self.every)
-        return tuple(sorted({k * math.ceil(b / k) for b in self.schedule.breakpoints()}))
+        return tuple(sorted({_ceil_to(b, k) for b in self.schedule.breakpoints()}))
 
     def _sup(self) -> float | None:
         return self.schedule._sup()
