@@ -160,6 +160,26 @@ def test_compositions_of_edge_schedules(cases: list[Any], op: str) -> None:
 @settings(max_examples=15, deadline=None)
 @given(s=trees(max_leaves=4))
 def test_array_families_finite_at_edge_steps(family: str, s: lk.Schedule) -> None:
+    _array_families_finite(family, s)
+
+
+@pytest.mark.parametrize("family", ["torch32", "torch64", "jax"])
+def test_array_families_finite_on_extreme_schedules(family: str) -> None:
+    for s in EXTREME:
+        _array_families_finite(family, s)
+
+
+EXTREME = [
+    lk.warmup(lk.constant(0.5), 10, start=5e-324, shape="exponential"),
+    lk.warmup(lk.constant(3e38), 10, start=1e-300, shape="exponential"),
+    lk.shift(lk.cyclic(0.1, 1, 3), 1e30), lk.staircase(lk.cosine(100), 1e-30),
+    lk.cosine_restarts(1e-30, period_mult=2), lk.cyclic(0.1, 1.0, 1e-30),
+    lk.exponential(1.5, start=1e-3, end=1e30), lk.wsd(1e30, 1e30, 10),
+    lk.warmup(lk.cosine(steps=100), steps=1e-16, shape="log"),
+]
+
+
+def _array_families_finite(family: str, s: lk.Schedule) -> None:
     """torch and jax are not checked at run time (that would break tracing): every value at a
     valid step must still be finite and >= 0. float32 steps stop at float32's largest."""
     if family.startswith("torch"):
@@ -185,7 +205,10 @@ def test_the_issue_cases() -> None:
     assert [w(t) for t in (0.0, 5e-17, 1e-16, 1.0)] == [0.0, 0.0, 1.0, w.schedule(1.0 - 1e-16)]
     for s in (lk.staircase(lk.cosine(100), 1e-300), lk.shift(lk.cyclic(0.1, 1, 3), 1e308),
               lk.wsd(1e308, 1e308, 10), lk.cyclic(0.1, 1.0, 1e-300),
-              lk.cosine_restarts(1e-300, period_mult=2), lk.inverse_time(1e-300, rate=0.0)):
+              lk.cosine_restarts(1e-300, period_mult=2), lk.inverse_time(1e-300, rate=0.0),
+              lk.warmup(lk.constant(0.5), 10, start=5e-324, shape="exponential"),
+              lk.warmup(lk.constant(3e38), 10, start=1e-300, shape="exponential")):
+        _evaluate_everywhere(s)
         for t in (1e300, 1e308, sys.float_info.max):
             v = s(t)
             assert math.isfinite(v) and v >= 0, (s, t, v)

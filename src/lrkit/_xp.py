@@ -102,6 +102,11 @@ class PyMath:
         return x if x < MAX_FLOAT else MAX_FLOAT
 
     @staticmethod
+    def largest(x: Any) -> float:
+        """The largest finite number of ``x``'s float type."""
+        return MAX_FLOAT
+
+    @staticmethod
     def progress(t: Any, n: float) -> Any:
         return t / n if t < n else 1.0
 
@@ -163,6 +168,9 @@ class NumpyMath:
     def cap(self, x: Any) -> Any:
         return self.np.minimum(x, MAX_FLOAT)
 
+    def largest(self, x: Any) -> float:
+        return MAX_FLOAT  # numpy steps are float64
+
     def progress(self, t: Any, n: float) -> Any:
         return self.np.minimum(t / n, 1.0)  # numpy divides exactly: t / n == 1 at t == n
 
@@ -220,7 +228,10 @@ class TorchMath:
         return self.torch.full_like(t, value)
 
     def cap(self, x: Any) -> Any:
-        return self.torch.clamp(x, max=self.torch.finfo(x.dtype).max)
+        return self.torch.clamp(x, max=self.largest(x))
+
+    def largest(self, x: Any) -> float:
+        return float(self.torch.finfo(x.dtype).max)
 
     def progress(self, t: Any, n: float) -> Any:
         # inductor may divide by multiplying with 1/n: pin the value from t = n on.
@@ -281,7 +292,10 @@ class JaxMath:
         return self.jnp.full_like(t, value)
 
     def cap(self, x: Any) -> Any:
-        return self.jnp.minimum(x, self.jnp.finfo(x.dtype).max)
+        return self.jnp.minimum(x, self.largest(x))
+
+    def largest(self, x: Any) -> float:
+        return float(self.jnp.finfo(x.dtype).max)
 
     def progress(self, t: Any, n: float) -> Any:
         # XLA may compute t / n as t * (1/n): pin the value from t = n on, never above 1.
@@ -375,7 +389,10 @@ class TensorflowMath:
         return self.tf.fill(self.tf.shape(t), self.tf.constant(value, dtype=t.dtype))
 
     def cap(self, x: Any) -> Any:
-        return self.tf.minimum(x, x.dtype.max)
+        return self.tf.minimum(x, self.largest(x))
+
+    def largest(self, x: Any) -> float:
+        return float(x.dtype.max)
 
     def progress(self, t: Any, n: float) -> Any:
         # XLA may compute t / n as t * (1/n): pin the value from t = n on, never above 1.

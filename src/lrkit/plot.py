@@ -76,7 +76,13 @@ def curve(schedule: Schedule, steps: int, base_lr: float | None = None) -> Curve
         ts = np.unique(np.round(np.linspace(0, steps - 1, MAX_POINTS)).astype(np.int64))
     raw = np.asarray(schedule(ts.astype(np.float64)), dtype=np.float64).reshape(-1)
     if base_lr is not None:
-        raw = raw * float(base_lr)
+        with np.errstate(over="ignore"):  # an overflow is reported below, as an error
+            raw = raw * float(base_lr)
+        bad = ~np.isfinite(raw)
+        if bad.any():
+            t = int(ts[int(np.argmax(bad))])
+            raise ValueError(f"cannot draw {schedule}: base_lr={base_lr!r} times the schedule "
+                             f"overflows at step {t}; use a smaller base_lr")
     bps = tuple(float(b) for b in schedule.breakpoints() if 0.0 < float(b) < steps)
     return Curve(label=str(schedule), steps=steps, xs=tuple(int(t) for t in ts),
                  values=tuple(float(v) for v in raw), breakpoints=bps)

@@ -201,6 +201,11 @@ class Warmup(Schedule):
                     f"{self.schedule} starts at {peak!r}"
                 )
             object.__setattr__(self, "_ratio", peak / self.start)
+            if not peak / self.start <= v.MAX_RATE:
+                # a ramp over more than 38 decades: ratio ** x overflows (float32 sooner, and
+                # 0 * inf is NaN), so it runs in logarithms, exp(ln start + x ln ratio)
+                a = math.log(self.start)
+                object.__setattr__(self, "_log_ramp", (a, math.log(peak) - a))
         if self.shape == "log":
             # log1p where 1 + steps rounds to 1 (steps < 1e-16): ln(1 + t) is then 0 below it
             span = math.log(1.0 + float(self.steps)) or math.log1p(float(self.steps))
@@ -224,6 +229,9 @@ class Warmup(Schedule):
         if self.shape == "linear":
             return affine(self.start, peak - self.start, x)
         if self.shape == "exponential":
+            log_ramp = self.__dict__.get("_log_ramp")
+            if log_ramp is not None:
+                return xp.exp(log_ramp[0] + log_ramp[1] * x)
             return self.start * xp.power(self.__dict__["_ratio"], x)
         if self.shape == "log":
             # ln(1 + t) / ln(1 + steps), never above 1 (XLA may divide by multiplying)
@@ -241,6 +249,9 @@ class Warmup(Schedule):
             if self.shape == "linear":
                 return e.affine(self.start, peak - self.start, x)
             if self.shape == "exponential":
+                log_ramp = self.__dict__.get("_log_ramp")
+                if log_ramp is not None:
+                    return f"_exp({e.num(log_ramp[0])} + {e.num(log_ramp[1])} * {x})"
                 return f"{start} * {e.power(self.__dict__['_ratio'], x)}"
             if self.shape == "log":
                 span = e.num(self.__dict__["_log_span"])

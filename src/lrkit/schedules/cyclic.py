@@ -40,7 +40,15 @@ class CosineRestarts(Schedule):
         d = v.in_range(n, "decay", self.decay, 0.0, 1.0, lo_open=True, hi_open=False)
         object.__setattr__(self, "decay", d)
         if m > 1.0:
-            object.__setattr__(self, "_last", _last_cycle(float(self.period), m))
+            object.__setattr__(self, "_lasts", {MAX_FLOAT: _last_cycle(float(self.period), m)})
+
+    def _last(self, top: float) -> float:
+        """The last cycle whose numbers stay below ``top`` (the dtype's largest float)."""
+        cache: dict[float, float] = self.__dict__["_lasts"]
+        last = cache.get(top)
+        if last is None:
+            last = cache[top] = _last_cycle(float(self.period), float(self.period_mult), top)
+        return last
 
     def _sup(self) -> float:
         return max(self.start, self.end)
@@ -56,7 +64,7 @@ class CosineRestarts(Schedule):
             return i, u, p
         # the last cycle whose end is a finite float holds on (past it, (m ** i) overflows)
         i = xp.minimum(xp.floor(xp.log(1.0 + t * (m - 1.0) / p) / math.log(m)),
-                       self.__dict__["_last"])
+                       self._last(MAX_FLOAT if xp.is_python else xp.largest(t)))
 
         def begin(k: Any) -> Any:
             return p * (xp.power(m, k) - 1.0) / (m - 1.0)
@@ -86,7 +94,7 @@ class CosineRestarts(Schedule):
         else:
             mm, pp, lm = e.num(m - 1.0), e.num(p), e.num(math.log(m))
             i = e.minimum(e.floor(f"_log(1.0 + {t} * {mm} / {pp}) / {lm}"),
-                          e.num(self.__dict__["_last"]))
+                          e.num(self._last(MAX_FLOAT)))
             begin = "{p} * ({pw} - 1.0) / {mm}"
             nxt = e.tmp(f"{i} + 1.0")
             with e.block(f"if {t} >= " + begin.format(p=pp, pw=e.power(m, nxt), mm=mm) + ":"):
@@ -104,18 +112,20 @@ class CosineRestarts(Schedule):
         return e.tmp(f"{end} + ({peak} - {end}) * {cos}")
 
 
-def _last_cycle(p: float, m: float) -> float:
-    """The largest cycle index i for which the cycle's length ``p * m ** i`` and the next
-    cycle's start ``p * (m ** (i + 1) - 1) / (m - 1)`` are finite floats."""
+def _last_cycle(p: float, m: float, top: float = MAX_FLOAT) -> float:
+    """The largest cycle index i for which ``m ** (i + 1)``, the cycle's length ``p * m ** i``
+    and the next cycle's start ``p * (m ** (i + 1) - 1) / (m - 1)`` stay below ``top`` (the
+    largest float of the dtype computed in)."""
 
     def ok(i: float) -> bool:
         try:
-            nxt = p * (m ** (i + 1.0) - 1.0) / (m - 1.0)
-            return math.isfinite(nxt) and math.isfinite(p * m**i)
+            power = m ** (i + 1.0)
+            nxt = p * (power - 1.0) / (m - 1.0)
+            return power <= top and nxt <= top and p * power <= top
         except OverflowError:
             return False
 
-    lo, hi = 0, math.floor(math.log(MAX_FLOAT) / math.log(m)) + 2  # m ** hi overflows
+    lo, hi = 0, math.floor(math.log(top) / math.log(m)) + 2  # m ** hi is beyond top
     if not ok(float(lo)):
         return 0.0
     while hi - lo > 1:  # ok() holds up to some i and fails after: bisect for it
