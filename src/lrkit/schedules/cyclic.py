@@ -119,7 +119,7 @@ def _last_cycle(p: float, m: float, top: float = MAX_FLOAT) -> float:
 
     def ok(i: float) -> bool:
         try:
-            power = m ** (i + 1.0)
+            power: float = m ** (i + 1.0)
             nxt = p * (power - 1.0) / (m - 1.0)
             return power <= top and nxt <= top and p * power <= top
         except OverflowError:
