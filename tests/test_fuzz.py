@@ -34,11 +34,17 @@ from lrkit.schedules._registry import REGISTRY
 
 FUZZ = settings(max_examples=examples(40), deadline=None)
 
-EDGE_NUMBERS: list[Any] = [
-    0, 0.0, 5e-324, 1e-300, 1e-16, 1e-3, 0.25, 0.5, 0.999, 1, 1.0, 1.5, 2, 3.0, 10, 100, 1e4,
-    2**31, 2.0**53, 1e15, 1e30, 3.4e38, 1e39, 1e300, sys.float_info.max, -1, -0.5, -1e-300,
-    float("nan"), float("inf"), float("-inf"), 10**400, True, False, None, "1", [1], {}, 1j,
+PLAUSIBLE: list[Any] = [
+    0, 0.0, 5e-324, 1e-300, 1e-30, 1e-16, 1e-3, 0.25, 0.5, 0.999, 1, 1.0, 1.5, 2, 3.0, 10, 100,
+    1e4, 2**31, 2.0**53, 1e15, 1e30, 3.4e38, 1e300, sys.float_info.max,
 ]
+"""Edge values that many parameters accept."""
+JUNK: list[Any] = [
+    1e39, -1, -0.5, -1e-300, float("nan"), float("inf"), float("-inf"), 10**400, True, False,
+    None, "1", [1], {}, 1j,
+]
+"""Values every numeric parameter refuses (1e39: above float32's largest, as a rate)."""
+EDGE_NUMBERS = PLAUSIBLE + JUNK
 EDGE_STEPS = [0.0, 5e-324, 1e-16, 0.5, 1.0, 2.0, 3.0, 99.5, 100.0, 1e4, 2.0**31, 2.0**53 + 2,
               1e18, 1e30, 1e300, sys.float_info.max]
 CHOICES = {
@@ -57,7 +63,9 @@ simple = st.sampled_from([
     lk.exponential(0.9), lk.cyclic(0.1, 1.0, 5), lk.cosine_restarts(7, period_mult=2),
     lk.wsd(10, 20, 30), lk.one_cycle(100), lk.constant(3.0e38), lk.exponential(1.5, end=1e38),
 ])
-numbers = st.sampled_from(EDGE_NUMBERS)
+numbers = st.one_of(st.sampled_from(PLAUSIBLE), st.sampled_from(PLAUSIBLE),
+                    st.sampled_from(PLAUSIBLE), st.sampled_from(JUNK))
+"""Mostly plausible edge values (so that constructions get through to evaluation), some junk."""
 
 
 @st.composite

@@ -169,6 +169,15 @@ class OneCycle(Schedule):
         object.__setattr__(self, "final_div_factor", fdf)
         object.__setattr__(self, "anneal", v.choice(n, "anneal", self.anneal, ("cos", "linear")))
         object.__setattr__(self, "three_phase", v.boolean(n, "three_phase", self.three_phase))
+        initial = self.peak / self.div_factor
+        if not initial <= v.MAX_RATE:
+            raise v.fail(n, "div_factor", self.div_factor,
+                         f"such that peak / div_factor is at most {v.MAX_RATE:.4g} (the initial "
+                         f"rate; peak={self.peak!r})")
+        if not initial / self.final_div_factor <= v.MAX_RATE:
+            raise v.fail(n, "final_div_factor", self.final_div_factor,
+                         f"such that peak / div_factor / final_div_factor is at most "
+                         f"{v.MAX_RATE:.4g} (the final rate)")
         ends = self._phase_ends()
         begin = 0.0
         for e in ends:
