@@ -9,6 +9,8 @@ max(start * factor ** n, min_value).
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -46,7 +48,7 @@ class PlateauState:
             )
         owner = "plateau state"
         best = d["best"]
-        if isinstance(best, bool) or not isinstance(best, int | float):
+        if isinstance(best, bool) or not isinstance(best, numbers.Real):
             raise v.fail(owner, "best", best, "a real number (inf or -inf for a fresh state)")
         try:
             best = float(best)
@@ -75,15 +77,17 @@ MAX_COUNT = 2**53
 
 
 def _count(owner: str, name: str, value: Any) -> int:
-    allowed = "an integer from 0 to 2**53 (plain int, no fraction)"
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    allowed = "an integer from 0 to 2**53 (no fraction: nothing is truncated)"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy ints included
         raise v.fail(owner, name, value, allowed)
-    if isinstance(value, float) and not value.is_integer():
-        raise v.fail(owner, name, value, allowed)
-    try:
-        n = int(value)
-    except (OverflowError, ValueError):  # inf, nan
-        raise v.fail(owner, name, value, allowed) from None
+    if not isinstance(value, numbers.Integral):
+        try:
+            whole = float(value).is_integer()
+        except (OverflowError, ValueError):
+            whole = False
+        if not whole:
+            raise v.fail(owner, name, value, allowed)
+    n = operator.index(value) if isinstance(value, numbers.Integral) else int(float(value))
     if not 0 <= n <= MAX_COUNT:
         raise v.fail(owner, name, value, allowed)
     return n
