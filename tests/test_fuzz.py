@@ -214,6 +214,7 @@ def test_the_issue_cases() -> None:
     for s in (lk.staircase(lk.cosine(100), 1e-300), lk.shift(lk.cyclic(0.1, 1, 3), 1e308),
               lk.wsd(1e308, 1e308, 10), lk.cyclic(0.1, 1.0, 1e-300),
               lk.cosine_restarts(1e-300, period_mult=2), lk.inverse_time(1e-300, rate=0.0),
+              lk.cosine_restarts(5e-324, period_mult=1e39),
               lk.warmup(lk.constant(0.5), 10, start=5e-324, shape="exponential"),
               lk.warmup(lk.constant(3e38), 10, start=1e-300, shape="exponential")):
         _evaluate_everywhere(s)

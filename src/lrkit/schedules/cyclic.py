@@ -82,7 +82,11 @@ class CosineRestarts(Schedule):
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         i, u, length = self._cycle(t, xp)
         peak = self.start * xp.power(self.decay, i) if self.decay != 1.0 else self.start
-        return self.end + (peak - self.end) * (0.5 + 0.5 * xp.cos((u / length) * math.pi))
+        # the position in the cycle, kept in [0, 1]: past the last cycle whose start is a float
+        # (period_mult ** i overflows) u / length grows without bound, to inf
+        x = u / length
+        x = (0.0 if x < 0.0 else (1.0 if x > 1.0 else x)) if xp.is_python else xp.clip(x, 0.0, 1.0)
+        return self.end + (peak - self.end) * (0.5 + 0.5 * xp.cos(x * math.pi))
 
     def _emit(self, e: Emitter, t: str) -> str:
         p, m = float(self.period), float(self.period_mult)
@@ -108,7 +112,8 @@ class CosineRestarts(Schedule):
         start = e.num(self.start)
         peak = e.tmp(f"{start} * {e.power(self.decay, i)}") if self.decay != 1.0 else start
         end = e.num(self.end)
-        cos = f"(0.5 + 0.5 * _cos(({u} / {length}) * {e.num(math.pi)}))"
+        x = e.clip(e.tmp(f"{u} / {length}"), "0.0", "1.0")
+        cos = f"(0.5 + 0.5 * _cos({x} * {e.num(math.pi)}))"
         return e.tmp(f"{end} + ({peak} - {end}) * {cos}")
 
 
