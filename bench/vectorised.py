@@ -21,8 +21,11 @@ peak memory, torch and jax side by side, and stepping torch's schedulers through
   scheduler takes; timed on ``--torch-steps`` steps and **extrapolated linearly** to N (the
   per-step cost does not grow with the step: the first half is timed on its own to check).
 - **Agreement**: the numpy curve (blocked evaluation) against the Python scalar path at sampled
-  steps (max relative difference, target <= 1e-12) and exactly at every integer phase boundary
-  and its neighbours; the curve against the stepped SequentialLR.
+  steps (max relative difference, target <= 1e-12) and at every integer phase boundary and its
+  neighbours, where the two must land on the same side (the same segment, the same floor: within
+  1e-12, while the two sides of a boundary differ by far more). Bit-identity is counted but not a
+  target: numpy's vectorised cos/exp/log (SIMD, chosen by the CPU) are not libm's and may differ
+  by an ulp; the curve against the stepped SequentialLR.
 
 Warm timings interleave the methods; clock: this process's CPU time (``--clock wall`` for wall
 time). Everything runs on one thread except XLA (jax), whose CPU time is summed over its
@@ -128,10 +131,12 @@ def _hand_written(total: int) -> Callable[[float], float]:
 
 
 def agreement(s: Any, curve: Any, n: int, rng: np.random.Generator, jumps: Sequence[int],
-              samples: int) -> tuple[float, int, int]:
+              samples: int) -> tuple[float, int, int, int]:
     """(max relative difference between ``curve`` = s(np.arange(n)) and the Python scalar path
     at ``samples`` random steps; integer boundary steps checked (the schedule's breakpoints and
-    ``jumps``, each with its neighbours); of which not bit-identical)."""
+    ``jumps``, each with its neighbours); of which beyond ``AGREEMENT`` relative (a boundary
+    decided on the other side); of which not bit-identical (ulps of numpy's SIMD functions
+    against libm's: informational, depends on the CPU))."""
     idx = rng.integers(0, n, samples)
     worst = 0.0
     for i in idx.tolist():
@@ -140,8 +145,10 @@ def agreement(s: Any, curve: Any, n: int, rng: np.random.Generator, jumps: Seque
             worst = max(worst, abs(a - b) / max(abs(a), abs(b)))
     points = [int(b) for b in s.breakpoints() if float(b).is_integer()] + list(jumps)
     bounds = sorted({b + d for b in points for d in (-1, 0, 1) if 0 <= b + d < n})
-    wrong = sum(float(curve[b]) != s(float(b)) for b in bounds)
-    return worst, len(bounds), wrong
+    pairs = [(float(curve[b]), s(float(b))) for b in bounds]
+    wrong = sum(abs(a - b) > AGREEMENT * max(abs(a), abs(b)) for a, b in pairs)
+    differ = sum(a != b for a, b in pairs)
+    return worst, len(bounds), wrong, differ
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -284,13 +291,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     agree_rows = ["| composition | input | max rel. difference numpy vs Python "
                   f"({args.samples:,} random steps) | "
-                  "integer boundary steps checked | not identical |", "|---|---|---:|---:|---:|"]
+                  "integer boundary steps checked | beyond 1e-12 (other side) | "
+                  "not bit-identical (informational) |", "|---|---|---:|---:|---:|---:|"]
     worst_rel = 0.0
     for k, sch in schedules.items():
         for dt, t in inputs.items():
-            rel, checked, wrong = agreement(sch, sch(t), n, rng, cold.jumps(k, n), args.samples)
+            rel, checked, wrong, differ = agreement(sch, sch(t), n, rng, cold.jumps(k, n),
+                                                    args.samples)
             worst_rel = max(worst_rel, rel)
-            agree_rows.append(f"| {k} | {dt} | {rel:.1e} | {checked} | {wrong} |")
+            agree_rows.append(f"| {k} | {dt} | {rel:.1e} | {checked} | {wrong} | {differ} |")
     stepped = np.asarray(torch_curve("SequentialLR", n, m)())
     seq_err = float(np.max(np.abs(s(inputs["int64"][:m]) - stepped)))
 

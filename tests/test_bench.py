@@ -173,7 +173,7 @@ def test_cold_child_computes_the_curve_in_a_fresh_process() -> None:
     s = cold.compositions(n)[cold.HEADLINE]()
     ours = cold.run_child(cold.HEADLINE, n, "float64")
     theirs = cold.run_child("np.cos", n, "int64")
-    assert ours["probe"] == s(float(n // 3))
+    assert ours["probe"] == pytest.approx(s(float(n // 3)), rel=1e-12)  # numpy vs libm cos
     assert theirs["probe"] == pytest.approx(math.cos(math.pi * (n // 3) / n), rel=1e-15)
     assert ours["nbytes"] == theirs["nbytes"] == 8 * n
     assert ours["cpu"] > 0 and ours["wall"] > 0
@@ -192,7 +192,14 @@ def test_vectorised_bench_reports_every_section(tmp_path: Path) -> None:
         assert section in text
     agree = [r for r in text.split("## Agreement")[1].splitlines()
              if r.startswith("| ") and ("| int64 |" in r or "| float64 |" in r)]
-    assert len(agree) == 8 and all(r.endswith("| 0 |") for r in agree)  # exact at boundaries
+    assert len(agree) == 8
+    for row in agree:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        # the contract: values within 1e-12 relative, and every boundary decided on the same
+        # side (a wrong side is off by far more than 1e-12); never bitwise equality of numpy's
+        # SIMD cos/exp with libm's, which differs by an ulp on some CPUs (AVX512_ICL)
+        assert float(cells[2]) <= 1e-12, row
+        assert cells[4] == "0", row
 
 
 @pytest.mark.skipif(not timing.callgrind_available(), reason="needs valgrind")

@@ -1,7 +1,9 @@
 """Blocked numpy evaluation (lrkit._blocks): long inputs are evaluated in cache-sized blocks
-into one output array. Every element must get the value of the unblocked formula, whatever the
-tree, the input's order, dtype, shape or memory layout; the peak memory stays near the output's
-size."""
+into one output array. Every element must get the value of the unblocked formula (to 1e-12: the
+same numpy operations, but never asserted bit for bit, as numpy's SIMD loops may treat a block's
+tail differently on another CPU) and of the independent reference of tests/test_formulas.py, on
+sorted inputs that hold every boundary (the sorted fast path), whatever the tree, the input's
+order, dtype, shape or memory layout; the peak memory stays near the output's size."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 from _schedules import examples, horizon, trees
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_formulas import reference  # the independent formula (plain math and loops)
 
 import lrkit as lk
 import lrkit._blocks as blocks
@@ -49,7 +52,31 @@ def test_blocks_equal_the_unblocked_formula(s: lk.Schedule, seed: int) -> None:
         got = s(t)
         assert got.dtype == np.float64 and got.shape == t.shape
         want = _unblocked(s, t)
-        np.testing.assert_array_equal(got, want, err_msg=f"{s} on {t.dtype} {t[:4]}...")
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=0,
+                                   err_msg=f"{s} on {t.dtype} {t[:4]}...")
+
+
+@settings(max_examples=examples(40))
+@given(trees(max_leaves=6), st.integers(0, 2**32 - 1))
+def test_blocks_match_the_reference_on_sorted_inputs_with_boundaries(s: lk.Schedule,
+                                                                     seed: int) -> None:
+    """Not lrkit against lrkit: the blocked, ordered path (slices cut by searchsorted) against
+    the independent formula of tests/test_formulas.py, at every breakpoint, its neighbours
+    (+-1, +-0.5) and random steps, in a sorted input of more than two blocks."""
+    h = horizon(s)
+    g = np.random.default_rng(seed)
+    edges = [b + d for b in s.breakpoints() for d in (-1.0, -0.5, 0.0, 0.5, 1.0) if b + d >= 0]
+    probe = np.array(sorted({0.0, 1.0, *edges, *g.uniform(0, 2 * h + 5, 40).tolist(),
+                             *np.floor(g.uniform(0, 2 * h + 5, 40)).tolist()}))
+    t = np.sort(np.concatenate([np.linspace(0.0, 2 * h + 5, N), probe]))
+    got = s(t)
+    where = np.searchsorted(t, probe)  # the first index holding each probe step
+    scale = max(max(abs(reference(s, float(x))) for x in (0.0, 1.0, 2.0)), 1.0)
+    for i in where.tolist():
+        x = float(t[i])
+        want = reference(s, x)
+        assert abs(got[i] - want) <= 1e-8 * abs(want) + 1e-12 * scale, (
+            f"{s}(sorted [..{x}..]) = {got[i]!r}, formula gives {want!r}")
 
 
 def test_blocks_agree_with_the_python_path() -> None:
@@ -68,7 +95,7 @@ def test_shapes_layouts_and_views() -> None:
     for t in (base.reshape(3, N), base.reshape(N, 3).T, base[::3], base[5 : 5 + N]):
         got = s(t)
         assert got.shape == t.shape
-        np.testing.assert_array_equal(got, _unblocked(s, t))
+        np.testing.assert_allclose(got, _unblocked(s, t), rtol=1e-12, atol=0)
     np.testing.assert_array_equal(base, np.arange(3 * N, dtype=np.float64))  # input untouched
 
 

@@ -4,6 +4,7 @@ an SVG whose axis numbers are true: read back through the tick labels, the curve
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -175,7 +176,20 @@ def test_steps_chooses_the_range() -> None:
 
 
 def test_an_overflowing_rate_ends_the_curve_and_says_so() -> None:
-    s = lk.exponential(2.0)
+    # lrkit's own schedules never overflow (exponential growth needs a ceiling: refused
+    # without); a schedule of the user's own can, and the chart still says where
+    with pytest.raises(ValueError, match="end must be a ceiling"):
+        lk.exponential(2.0)
+
+    @dataclasses.dataclass(frozen=True, repr=False)
+    class Doubling(lk.Schedule):
+        def _eval(self, t: object, xp: object, states: object) -> object:
+            return xp.power(2.0, t)  # type: ignore[attr-defined]
+
+        def __str__(self) -> str:
+            return "doubling"
+
+    s = Doubling()
     root = _parse(schedule_html(s, steps=5000))
     assert "overflows at step" in (root.findtext("div") or "")
     points = _curve(_svg(root))

@@ -263,6 +263,19 @@ def test_random_trees_match_formula(s: lk.Schedule, data: st.DataObject) -> None
     for t, got in zip(ts, vec.tolist(), strict=True):
         want = reference(s, t)
         assert _close(got, want, rel=1e-8, scale=scale), f"{s}([..{t}..]) = {got!r}, want {want!r}"
+    # sorted, boundaries included: numpy's sorted fast path (slices cut by searchsorted) meets
+    # the reference too, as does the blocked path with its order hint (a longer sorted input)
+    ordered = sorted(set(ts))
+    for arr in (np.array(ordered), np.sort(np.concatenate([np.array(ordered),
+                                                           np.linspace(0.0, max(ts), 20_000)]))):
+        vec = s(arr)
+        picks = [i for i, t in enumerate(arr.tolist()) if t in set(ordered)]
+        for i in picks:
+            t = float(arr[i])
+            want = reference(s, t)
+            got = float(vec[i])
+            assert _close(got, want, rel=1e-8, scale=scale), (
+                f"{s}(sorted [..{t}..]) = {got!r}, want {want!r}")
 
 
 # --- past the end, NaN, negative --------------------------------------------------------------

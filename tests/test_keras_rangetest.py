@@ -54,7 +54,7 @@ def test_suggestion_is_stable_and_not_tiny(seed: int, batch: int) -> None:
     r = find_lr(linear(), x, y, batch_size=batch, end=100.0, progress=False)
     assert isinstance(r, RangeTestResult) and RangeTestResult is rt.RangeTestResult
     assert r.lrs[-1] > critical
-    assert critical / 15 < r.suggestion < 0.8 * critical
+    assert critical / 5 < r.suggestion < 0.8 * critical  # 2 / L known: a 4x band
     assert len(r.trials) >= 2
 
 

@@ -49,7 +49,7 @@ def test_sgd_suggestion_is_stable_and_not_tiny(seed: int, batch: int | None) -> 
     r = find_lr(half_mse, zeros(), optax.sgd, batches, end=100.0, progress=False)
     assert isinstance(r, RangeTestResult) and isinstance(r, rt.RangeTestResult)
     assert r.lrs[-1] > critical
-    assert critical / 15 < r.suggestion < 0.8 * critical
+    assert critical / 5 < r.suggestion < 0.8 * critical  # 2 / L known: a 4x band
     assert r.steps_used == len(r.lrs) + sum(t.steps for t in r.trials) <= 100 + 3 * 64
 
 

@@ -180,7 +180,9 @@ def test_suggestion_is_stable_and_not_tiny_on_quadratics(lmax: float, cond: floa
     q = Quadratic(spectrum(lmax, cond), noise)
     r = run(q, end=10.0 * max(1.0, lmax))
     assert r.lrs[-1] > q.critical  # the sweep went past the divergence point
-    assert q.critical / 30 < r.suggestion < 0.8 * q.critical
+    # the known answer: gradient descent diverges above 2 / L (q.critical); the suggestion sits
+    # within a factor 4 below it (0.27 to 0.49 of it with 0.2's method), not anywhere in 24x
+    assert q.critical / 5 < r.suggestion < 0.8 * q.critical
     # a trial above the limit diverges and loses; it is never the suggestion
     assert all(t.score == math.inf for t in r.trials if t.peak > 1.5 * q.critical)
 

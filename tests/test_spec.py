@@ -149,26 +149,38 @@ def test_to_dict_shape() -> None:
 
 def test_from_dict_fills_defaults_and_rejects_junk() -> None:
     assert lk.from_dict({"type": "cosine", "steps": 10}) == lk.cosine(10)
-    for bad in (
-        {"type": "nope"},
-        {"steps": 10},
-        {"type": "cosine"},
-        {"type": "cosine", "steps": 10, "bogus": 1},
-        {"type": "cosine", "steps": -1},
-        {"type": "warmup", "schedule": 3, "steps": 2},
-        {"type": "join", "schedules": "x", "boundaries": []},
-        "cosine(steps=10)",
-        None,
+    for bad, reason in (
+        ({"type": "nope"}, "unknown schedule 'nope'"),
+        ({"steps": 10}, "unknown schedule None"),
+        ({"type": "cosine"}, "cosine needs 'steps'"),
+        ({"type": "cosine", "steps": 10, "bogus": 1}, "cosine has no parameter 'bogus'"),
+        ({"type": "cosine", "steps": -1}, "cosine: steps must be a finite number > 0; got -1"),
+        ({"type": "warmup", "schedule": 3, "steps": 2}, "d['schedule'] must be a dict"),
+        ({"type": "join", "schedules": "x", "boundaries": []},
+         "d['schedules'] must be a list of schedule dicts"),
+        ("cosine(steps=10)", "d must be a dict with a 'type' key"),
+        (None, "d must be a dict with a 'type' key"),
+        # non-string keys: a ValueError that names the key, never a TypeError from sorting
+        ({"type": "cosine", "steps": 10, 1: 2}, "has the key 1 (int); keys must be strings"),
+        ({"type": "cosine", 1: 2, "x": 3}, "has the key 1 (int)"),
+        ({1: "cosine"}, "has the key 1 (int)"),
+        ({"type": "warmup", "schedule": {"type": "cosine", "steps": 3, (1, 2): 0}, "steps": 1},
+         "d['schedule'] has the key (1, 2) (tuple)"),
+        ({"type": "cosine", "steps": 10**400}, "steps must be a finite real number"),
+        ({"type": "cosine", "steps": float("nan")}, "steps must be a finite real number"),
+        ({"type": "cosine", "steps": [1]}, "steps must be a finite real number"),
+        ({"type": "exponential", "gamma": 2.0}, "end must be a ceiling"),
     ):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError) as info:
             lk.from_dict(bad)
+        assert reason in str(info.value), (bad, str(info.value))
 
 
 def test_from_dict_depth_limit() -> None:
     d: dict[str, object] = {"type": "cosine", "steps": 10}
     for _ in range(MAX_DEPTH + 5):
         d = {"type": "warmup", "schedule": d, "steps": 1}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"nested deeper than {MAX_DEPTH} levels"):
         lk.from_dict(d)
 
 
@@ -183,27 +195,40 @@ def _parse_error(text: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("text", "column"),
+    ("text", "column", "reason"),
     [
-        ("cosine(steps=100", None),
-        ("cosine(steps=100))", None),
-        ("cosin(steps=100)", 1),
-        ("warmup(cosin(steps=100), steps=10)", 8),
-        ("cosine(stepz=100)", 14),
-        ("cosine(steps=-5)", 1),
-        ("warmup(cosine(steps=-5), steps=10)", 8),
-        ("cosine(steps=100) - 0.1", 1),
-        ("cosine(steps=100) @ cosine(steps=3)", 1),
-        ("cosine(steps='a')", 1),
-        ('cosine(steps=100, end="x")', 1),
-        ("cosine(steps=100) >> cosine(steps=5) >> step_decay(5) >> cosine(3)", None),
-        ("cosine", 1),
-        ("cosine(steps=10, steps=10)", None),
-        ("1 +", None),
+        ("cosine(steps=100", None, "invalid spec"),
+        ("cosine(steps=100))", None, "invalid spec"),
+        ("cosin(steps=100)", 1, "unknown schedule 'cosin'"),
+        ("warmup(cosin(steps=100), steps=10)", 8, "unknown schedule 'cosin'"),
+        # the caret under the misspelt keyword, not its value
+        ("cosine(stepz=100)", 8, "cosine has no parameter 'stepz'"),
+        ("cosine(step=1000)", 8, "cosine has no parameter 'step' (did you mean 'steps'?)"),
+        # the caret under the bad value, not the call
+        ("cosine(steps=-5)", 14, "cosine: steps must be a finite number > 0; got -5"),
+        ("warmup(cosine(steps=-5), steps=10)", 21, "cosine: steps must be"),
+        ("warmup(cosine(steps=5), steps=0)", 31, "warmup: steps must be"),
+        ("cosine(100, -1)", 13, "cosine: start must be a finite number from 0"),
+        ("cosine(steps=100) - 0.1", 1, "operator Sub is not allowed"),
+        ("cosine(steps=100) @ cosine(steps=3)", 1, "operator MatMult is not allowed"),
+        ("cosine(steps='a')", 14, "cosine: steps must be a finite real number; got 'a'"),
+        ('cosine(steps=100, end="x")', 23, "cosine: end must be a finite real number"),
+        ('warmup(cosine(steps=100), 5, shape="logx")', 36, "warmup: shape must be one of"),
+        ("cosine(steps=100) >> cosine(steps=5) >> step_decay(5) >> cosine(3)", None,
+         "has no end"),
+        ("cosine", 1, "cosine must be called"),
+        ("cosine(steps=10, steps=10)", 18, "'steps' given twice"),
+        ("1 +", None, "invalid spec"),
+        ("os.cosine(steps=10)", 1, "only calls of schedule names are allowed, such as "
+         "cosine(steps=100); got a call of os.cosine"),
+        ("cosine(steps=10).cosine(steps=3)", 1, "only calls of schedule names are allowed"),
+        ("exponential(2.0) * cosine(steps=100)", 1, "a ceiling (a finite number >= 0) when "
+         "gamma > 1"),
     ],
 )
-def test_errors_point_at_the_place(text: str, column: int | None) -> None:
+def test_errors_point_at_the_place(text: str, column: int | None, reason: str) -> None:
     msg = _parse_error(text)
+    assert reason in msg, msg  # refused for the right reason, not just "some ValueError"
     assert "^" in msg, msg
     assert "column" in msg, msg
     lines = msg.split("\n")
@@ -228,47 +253,51 @@ def test_errors_on_later_lines_name_the_line() -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "reason"),
     [
-        "__import__('os').system('echo pwned')",
-        "().__class__.__bases__[0].__subclasses__()",
-        "cosine.__class__",
-        "cosine(steps=100).__class__",
-        "(lambda: 1)()",
-        "[x for x in range(3)]",
-        "cosine(steps=[x for x in (1,)][0])",
-        "f'{1}'",
-        "cosine(steps=len('ab'))",
-        "eval('1')",
-        "exec('x=1')",
-        "open('/etc/passwd')",
-        "globals()",
-        "cosine(steps=100)[0]",
-        "cosine(**{'steps': 100})",
-        "cosine(*[100])",
-        "{'type': 'cosine'}",
-        "{1, 2}",
-        "x := 1",
-        "cosine(steps=(x := 100))",
-        "cosine(steps=100) if 1 else 2",
-        "not cosine(steps=1)",
-        "cosine(steps=1) and 1",
-        "cosine(steps=1) < 2",
-        "await cosine(steps=1)",
-        "...",
-        "b'cosine'",
-        "1j",
-        "cosine(steps=1e1000)",
-        "cosine(steps=True)",
-        "cosine(steps=None)",
-        "import os",
-        "cosine(steps=100); 1",
-        "",
-        "   ",
-        "-cosine(steps=1)",
+        ("__import__('os').system('echo pwned')", "call of __import__('os').system"),
+        ('().__class__.__bases__[0].__subclasses__()', 'only calls of schedule names are allowed'),
+        ('cosine.__class__', 'Attribute is not allowed'),
+        ('cosine(steps=100).__class__', 'Attribute is not allowed'),
+        ('(lambda: 1)()', 'only calls of schedule names are allowed'),
+        ('[x for x in range(3)]', 'ListComp is not allowed'),
+        ('cosine(steps=[x for x in (1,)][0])', 'Subscript is not allowed'),
+        ("f'{1}'", 'JoinedStr is not allowed'),
+        ("cosine(steps=len('ab'))", "unknown schedule 'len'"),
+        ("eval('1')", "unknown schedule 'eval'"),
+        ("exec('x=1')", "unknown schedule 'exec'"),
+        ("open('/etc/passwd')", "unknown schedule 'open'"),
+        ('globals()', "unknown schedule 'globals'"),
+        ('cosine(steps=100)[0]', 'Subscript is not allowed'),
+        ("cosine(**{'steps': 100})", '**kwargs is not allowed'),
+        ('cosine(*[100])', '*args is not allowed'),
+        ("{'type': 'cosine'}", 'Dict is not allowed'),
+        ('{1, 2}', 'Set is not allowed'),
+        ('x := 1', 'invalid syntax'),
+        ('cosine(steps=(x := 100))', 'NamedExpr is not allowed'),
+        ('cosine(steps=100) if 1 else 2', 'IfExp is not allowed'),
+        ('not cosine(steps=1)', 'UnaryOp is not allowed'),
+        ('cosine(steps=1) and 1', 'BoolOp is not allowed'),
+        ('cosine(steps=1) < 2', 'Compare is not allowed'),
+        ('await cosine(steps=1)', 'Await is not allowed'),
+        ('...', 'unsupported literal Ellipsis'),
+        ("b'cosine'", "unsupported literal b'cosine'"),
+        ('1j', 'unsupported literal 1j'),
+        ('cosine(steps=1e1000)', 'steps must be a finite real number; got inf'),
+        ('cosine(steps=True)', 'steps must be a finite real number; got True'),
+        ('cosine(steps=None)', 'steps must be a finite real number; got None'),
+        ('import os', 'invalid syntax'),
+        ('cosine(steps=100); 1', 'invalid syntax'),
+        ('', 'empty spec'),
+        ('   ', 'empty spec'),
+        ('-cosine(steps=1)', 'a sign can only apply to a number'),
+        ('os.cosine(steps=10)', 'got a call of os.cosine'),
+        ('lrkit.cosine(steps=10)', 'got a call of lrkit.cosine'),
     ],
 )
-def test_code_and_non_specs_are_rejected(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_code_and_non_specs_are_rejected(
+    text: str, reason: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import builtins
 
     def forbidden(*args: object, **kwargs: object) -> None:
@@ -277,8 +306,9 @@ def test_code_and_non_specs_are_rejected(text: str, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(builtins, "eval", forbidden)
     monkeypatch.setattr(builtins, "exec", forbidden)
     monkeypatch.setattr(builtins, "__import__", _guarded_import(builtins.__import__))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as info:
         lk.parse(text)
+    assert reason in str(info.value)  # refused for the right reason (the construct named)
 
 
 def _guarded_import(real):  # type: ignore[no-untyped-def]

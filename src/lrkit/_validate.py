@@ -19,15 +19,37 @@ class WrongTypeError(TypeError, ValueError):
         __init__ = Exception.__init__
 
 
+class ParameterError(ValueError):
+    """A bad value for one named parameter; ``parameter`` names it (the spec parser puts its
+    caret under that argument)."""
+
+    parameter: str | None = None
+
+    if not TYPE_CHECKING:
+        __init__ = Exception.__init__
+
+
+MAX_RATE = 3.4028234663852886e38
+"""The largest rate a schedule may reach: float32's largest number, so that every value is
+finite in every array family (Python and numpy float64, float32 tensors)."""
+
+
 def _describe(value: Any) -> str:
-    return repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not hide the real error
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def fail(owner: str, name: str, value: Any, allowed: str) -> ValueError:
-    return ValueError(f"{owner}: {name} must be {allowed}; got {_describe(value)}")
+    exc = ParameterError(f"{owner}: {name} must be {allowed}; got {_describe(value)}")
+    exc.parameter = name
+    return exc
 
 
-METRIC_ALLOWED = "a real number or a one-element tensor or array"
+METRIC_ALLOWED = "a real number within float range (NaN counts as no improvement), or a " \
+    "one-element tensor or array"
 
 
 def metric(owner: str, value: Any) -> float:
@@ -49,7 +71,21 @@ def metric(owner: str, value: Any) -> float:
             raise fail(owner, "metric", value, allowed) from None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise fail(owner, "metric", value, allowed)
-    return float(value)
+    try:
+        out = float(value)
+    except (OverflowError, ValueError, TypeError):  # 10**400, Fraction(10**400, 1)...
+        raise fail(owner, "metric", value, allowed) from None
+    if math.isinf(out) and not _infinite(value):  # a finite number beyond float range
+        raise fail(owner, "metric", value, allowed)
+    return out
+
+
+def _infinite(value: Any) -> bool:
+    """True if ``value`` itself is infinite (not a finite number that rounds to inf)."""
+    try:
+        return math.isinf(value)
+    except (OverflowError, TypeError, ValueError):
+        return False
 
 
 def number(owner: str, name: str, value: Any) -> float:
@@ -66,12 +102,14 @@ def number(owner: str, name: str, value: Any) -> float:
 
 
 def steps(owner: str, name: str, value: Any, *, allow_zero: bool = False) -> int | float:
-    """A finite step count: > 0 (or >= 0); integral values are stored as int."""
+    """A finite step count: > 0 (or >= 0); integral values below 2**53 are stored as int
+    (larger ones stay floats, so that sums of them overflow to inf, not to an int no float
+    holds)."""
     v = number(owner, name, value)
     if v < 0 or (v == 0 and not allow_zero):
         allowed = "a finite number >= 0" if allow_zero else "a finite number > 0"
         raise fail(owner, name, value, allowed)
-    return int(v) if v.is_integer() else v
+    return int(v) if v.is_integer() and v <= 2.0**53 else v
 
 
 def integer(owner: str, name: str, value: Any, *, minimum: int = 0) -> int:
@@ -81,11 +119,15 @@ def integer(owner: str, name: str, value: Any, *, minimum: int = 0) -> int:
     return int(v)
 
 
+RATE_ALLOWED = f"a finite number from 0 to {MAX_RATE:.4g} (rates are never negative, and " \
+    "float32 holds none larger)"
+
+
 def rate(owner: str, name: str, value: Any) -> float:
-    """A finite rate >= 0."""
+    """A finite rate, 0 <= rate <= MAX_RATE."""
     v = number(owner, name, value)
-    if v < 0:
-        raise fail(owner, name, value, "a finite number >= 0 (rates are never negative)")
+    if not 0.0 <= v <= MAX_RATE:
+        raise fail(owner, name, value, RATE_ALLOWED)
     return v
 
 

@@ -24,6 +24,16 @@ from typing import Any
 
 from lrkit._validate import WrongTypeError
 
+INTEGRAL = 4503599627370496.0
+"""2**52: every float from here up is an integer (inf included), its own floor."""
+MAX_FLOAT = sys.float_info.max
+"""The largest float: local times (``shift``'s ``t + steps``) are capped here, never inf."""
+
+
+def py_floor(x: float) -> float:
+    """``floor(x)`` as a float, for any float ``x >= 0`` (``math.floor`` raises at inf)."""
+    return float(math.floor(x)) if x < INTEGRAL else x
+
 
 class PyMath:
     """Python floats: :mod:`math` and ordinary branches."""
@@ -41,7 +51,7 @@ class PyMath:
 
     @staticmethod
     def floor(x: Any) -> Any:
-        return float(math.floor(x))
+        return py_floor(x)
 
     @staticmethod
     def cos(x: Any) -> Any:
@@ -85,6 +95,16 @@ class PyMath:
     @staticmethod
     def full_like(t: Any, value: float) -> Any:
         return float(value)
+
+    @staticmethod
+    def cap(x: Any) -> Any:
+        """``x``, or the largest float where it overflowed to inf (a local time)."""
+        return x if x < MAX_FLOAT else MAX_FLOAT
+
+    @staticmethod
+    def largest(x: Any) -> float:
+        """The largest finite number of ``x``'s float type."""
+        return MAX_FLOAT
 
     @staticmethod
     def progress(t: Any, n: float) -> Any:
@@ -150,6 +170,12 @@ class NumpyMath:
     def full_like(self, t: Any, value: float) -> Any:
         return self.np.full_like(t, value, dtype=self.np.float64)
 
+    def cap(self, x: Any) -> Any:
+        return self.np.minimum(x, MAX_FLOAT)
+
+    def largest(self, x: Any) -> float:
+        return MAX_FLOAT  # numpy steps are float64
+
     def progress(self, t: Any, n: float) -> Any:
         return self.np.minimum(t / n, 1.0)  # numpy divides exactly: t / n == 1 at t == n
 
@@ -171,6 +197,8 @@ class TorchMath:
     def asfloat(self, t: Any) -> Any:
         if t.is_floating_point():
             return t
+        if t.dtype.is_complex or t.dtype == self.torch.bool:
+            raise _bad_dtype("a torch tensor", t.dtype)
         return t.to(self.torch.get_default_dtype())
 
     def check(self, t: Any) -> None:
@@ -209,6 +237,12 @@ class TorchMath:
     def full_like(self, t: Any, value: float) -> Any:
         return self.torch.full_like(t, value)
 
+    def cap(self, x: Any) -> Any:
+        return self.torch.clamp(x, max=self.largest(x))
+
+    def largest(self, x: Any) -> float:
+        return float(self.torch.finfo(x.dtype).max)
+
     def progress(self, t: Any, n: float) -> Any:
         # inductor may divide by multiplying with 1/n: pin the value from t = n on.
         return self.torch.where(t < n, self.torch.clamp(t / n, max=1.0), 1.0)
@@ -233,9 +267,12 @@ class JaxMath:
         self.jnp = jnp
 
     def asfloat(self, t: Any) -> Any:
-        if self.jnp.issubdtype(t.dtype, self.jnp.floating):
+        jnp = self.jnp
+        if jnp.issubdtype(t.dtype, jnp.floating):
             return t
-        return t.astype(self.jnp.result_type(float))
+        if not jnp.issubdtype(t.dtype, jnp.integer):  # bool, complex, PRNG keys...
+            raise _bad_dtype("a jax array", t.dtype)
+        return t.astype(jnp.result_type(float))
 
     def check(self, t: Any) -> None:
         """Not checked: values are unknown while tracing under jax.jit."""
@@ -272,6 +309,12 @@ class JaxMath:
 
     def full_like(self, t: Any, value: float) -> Any:
         return self.jnp.full_like(t, value)
+
+    def cap(self, x: Any) -> Any:
+        return self.jnp.minimum(x, self.largest(x))
+
+    def largest(self, x: Any) -> float:
+        return float(self.jnp.finfo(x.dtype).max)
 
     def progress(self, t: Any, n: float) -> Any:
         # XLA may compute t / n as t * (1/n): pin the value from t = n on, never above 1.
@@ -371,6 +414,12 @@ class TensorflowMath:
     def full_like(self, t: Any, value: float) -> Any:
         return self.tf.fill(self.tf.shape(t), self.tf.constant(value, dtype=t.dtype))
 
+    def cap(self, x: Any) -> Any:
+        return self.tf.minimum(x, self.largest(x))
+
+    def largest(self, x: Any) -> float:
+        return float(x.dtype.max)
+
     def progress(self, t: Any, n: float) -> Any:
         # XLA may compute t / n as t * (1/n): pin the value from t = n on, never above 1.
         return self.tf.where(t < n, self.tf.minimum(t / n, 1.0), 1.0)
@@ -426,6 +475,8 @@ def namespace_of(t: Any) -> Namespace:
     if module == "numpy":
         np = sys.modules["numpy"]
         if isinstance(t, np.ndarray | np.generic):
+            if t.dtype.kind not in "iuf":  # bool, complex, strings, dates, objects...
+                raise _bad_dtype("a numpy array", t.dtype)
             ns = _cache.get("numpy")
             if ns is None:
                 ns = _cache["numpy"] = NumpyMath(np)
@@ -449,6 +500,13 @@ def namespace_of(t: Any) -> Namespace:
     raise WrongTypeError(
         f"t: a schedule's step must be a Python number, a numpy array, a torch tensor, a jax "
         f"array or a TensorFlow tensor; got {t!r:.80} ({kind.__module__}.{kind.__qualname__})"
+    )
+
+
+def _bad_dtype(what: str, dtype: Any) -> WrongTypeError:
+    return WrongTypeError(
+        f"t: a schedule's step must be a number or an array of integers or floats; got {what} "
+        f"of dtype {dtype}"
     )
 
 

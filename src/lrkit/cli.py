@@ -30,6 +30,16 @@ __all__ = ["main"]
 
 EXIT_ERROR = 2
 
+MAX_STEPS = 2**53
+"""Largest ``--steps``: every step below it is an exact float."""
+MAX_TABLE_ROWS = 1_000_000
+"""Most rows ``lrkit table`` prints (``--every`` thins a longer run)."""
+MAX_ROWS = 200
+"""Tallest terminal chart, in lines (``--rows``)."""
+MAX_COLUMNS = 1000
+"""Widest terminal chart, in characters (a larger ``$COLUMNS`` is capped)."""
+MAX_DPI = 1000
+
 SPEC_HELP = (
     "a spec string such as 'warmup(cosine(steps=9000), steps=1000)', or @FILE: a .json/.yaml "
     "file (an lrkit dict, a spec string, or a mapping with a 'schedule' key) or a text file "
@@ -70,6 +80,20 @@ def _positive_int(text: str) -> int:
     if not value.is_integer() or value <= 0:
         raise argparse.ArgumentTypeError(f"expected an integer > 0; got {text!r}")
     return int(value)
+
+
+def _bounded_int(top: int, what: str) -> Callable[[str], int]:
+    """An integer from 1 to ``top`` (argparse type)."""
+
+    def parse(text: str) -> int:
+        value = _positive_int(text)
+        if value > top:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer from 1 to {top:,}{what}; got {text!r}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
 
 
 def _positive_float(text: str) -> float:
@@ -156,15 +180,18 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
     schedules = [_stateless(_load(s), "plot") for s in args.specs]
     curves = plot.branch_curves(schedules, args.steps, args.base_lr, **_branch_options(args))
+    for c in curves:
+        _check_finite(c.label, c.xs, c.values)
     title = args.title
     if title is None and args.base_lr is not None:
         title = f"base lr {args.base_lr:g} x schedule"
     if args.output is None:
         size = shutil.get_terminal_size(fallback=(100, 24))
         height = args.rows if args.rows else max(12, min(size.lines - 2, 30))
+        width = max(40, min(size.columns, MAX_COLUMNS))  # a huge $COLUMNS is capped
         color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         sys.stdout.write(plot.terminal_chart(
-            curves, log=args.log, width=size.columns, height=height, color=color, title=title
+            curves, log=args.log, width=width, height=height, color=color, title=title
         ))
         return 0
     width = args.width if args.width is not None else args.size[0]
@@ -215,15 +242,31 @@ def _branch_options(args: argparse.Namespace) -> dict[str, Any]:
             "shape": args.shape or "1-sqrt", "end": 0.0 if args.end is None else args.end}
 
 
+def _check_finite(label: str, steps: Sequence[int], values: Sequence[float]) -> None:
+    for t, v in zip(steps, values, strict=True):
+        if not math.isfinite(v):
+            raise CliError(f"cannot show {label}: the rate at step {t} is {v!r} (--base-lr "
+                           "times the schedule overflows); use a smaller --base-lr")
+
+
 def _cmd_table(args: argparse.Namespace) -> int:
     schedule = _stateless(_load(args.spec), "tabulate")
     base = args.base_lr
     out = sys.stdout
     rows = _rows(args.steps, args.every)
+    if len(rows) > MAX_TABLE_ROWS:
+        raise CliError(
+            f"--steps {args.steps} --every {args.every} makes {len(rows):,} rows; the table "
+            f"prints at most {MAX_TABLE_ROWS:,}: use --every {-(-args.steps // MAX_TABLE_ROWS)} "
+            "or more, or fewer --steps"
+        )
 
     def value(t: int) -> str:
         v = float(schedule(t))
-        return _fmt_float(v if base is None else base * v)
+        v = v if base is None else base * v
+        if not math.isfinite(v):
+            _check_finite(str(schedule), [t], [v])
+        return _fmt_float(v)
 
     if args.format == "csv":
         out.write("step,lr\n")
@@ -317,8 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--steps", type=_positive_int, required=True, metavar="N",
-                       help="number of optimizer steps to show (t = 0..N-1)")
+        p.add_argument("--steps", type=_bounded_int(MAX_STEPS, " (2**53)"), required=True,
+                       metavar="N", help="number of optimizer steps to show (t = 0..N-1), at "
+                       "most 2**53")
         p.add_argument("--base-lr", type=_positive_float, default=None, metavar="X",
                        help="multiply the (unitless) schedule by this rate")
 
@@ -336,10 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image width in pixels (overrides --size)")
     p.add_argument("--height", type=_pixels, default=None, metavar="H",
                    help="image height in pixels (overrides --size)")
-    p.add_argument("--dpi", type=_positive_int, default=100, help="image resolution (default 100)")
+    p.add_argument("--dpi", type=_bounded_int(MAX_DPI, ""), default=100,
+                   help=f"image resolution, at most {MAX_DPI} (default 100)")
     p.add_argument("--title", default=None, help="chart title")
-    p.add_argument("--rows", type=_positive_int, default=None, metavar="R",
-                   help="terminal chart height in lines (default: fits the terminal)")
+    p.add_argument("--rows", type=_bounded_int(MAX_ROWS, " lines"), default=None, metavar="R",
+                   help=f"terminal chart height in lines, 1 to {MAX_ROWS} (default: fits the "
+                   f"terminal; the width is the terminal's, at most {MAX_COLUMNS} columns)")
     b = p.add_argument_group(
         "branches", "cooldowns branched off the first SPEC (the trunk, drawn in grey); each "
         "branch is drawn from its branch point on. A later SPEC that is a cooldown() or "
@@ -357,7 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("table", help="print the rate at every K-th step",
                        description="Print base_lr * s(t) for t = 0, K, 2K, ... < N, with full "
-                       "float precision (repr).")
+                       f"float precision (repr); at most {MAX_TABLE_ROWS:,} rows (raise --every "
+                       "for a longer run).")
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     common(p)
     p.add_argument("--every", type=_positive_int, default=1, metavar="K",

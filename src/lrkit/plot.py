@@ -85,7 +85,13 @@ def curve(schedule: Schedule, steps: int, base_lr: float | None = None, *,
         ts = np.unique(np.round(np.linspace(first, steps - 1, MAX_POINTS)).astype(np.int64))
     raw = np.asarray(schedule(ts.astype(np.float64)), dtype=np.float64).reshape(-1)
     if base_lr is not None:
-        raw = raw * float(base_lr)
+        with np.errstate(over="ignore"):  # an overflow is reported below, as an error
+            raw = raw * float(base_lr)
+        bad = ~np.isfinite(raw)
+        if bad.any():
+            t = int(ts[int(np.argmax(bad))])
+            raise ValueError(f"cannot draw {schedule}: base_lr={base_lr!r} times the schedule "
+                             f"overflows at step {t}; use a smaller base_lr")
     bps = tuple(float(b) for b in schedule.breakpoints() if float(first) < float(b) < steps)
     return Curve(label=str(schedule), steps=steps, xs=tuple(int(t) for t in ts),
                  values=tuple(float(v) for v in raw), breakpoints=bps)
@@ -198,6 +204,13 @@ def _branch_label(chain: Sequence[Schedule]) -> str:
     return "; then ".join(parts)
 
 
+def _check_finite(curves: Sequence[Curve]) -> None:
+    for c in curves:
+        for t, v in zip(c.xs, c.values, strict=True):
+            if not math.isfinite(v):
+                raise ValueError(f"cannot draw {c.label}: the rate at step {t} is {v!r}")
+
+
 def _check_log(curves: Sequence[Curve]) -> None:
     if not any(v > 0.0 for c in curves for v in c.values):
         raise ValueError("a log axis needs a positive rate, and every rate to draw is 0")
@@ -231,6 +244,7 @@ def plot_schedules(
     _output_format(path)
     if not curves:
         raise ValueError("nothing to plot: give at least one schedule")
+    _check_finite(curves)
     if width < 50 or height < 50 or dpi < 10:
         raise ValueError(f"chart size must be at least 50x50 pixels at dpi >= 10; got "
                          f"{width}x{height} at dpi {dpi}")
@@ -334,6 +348,7 @@ def terminal_chart(
     """The chart as text (plotext), ``width`` x ``height`` characters; ANSI colours if ``color``."""
     if not curves:
         raise ValueError("nothing to plot: give at least one schedule")
+    _check_finite(curves)  # plotext aborts the process (a C++ error) on NaN or inf
     if log:
         _check_log(curves)
     plt = require("plotext", "plot")

@@ -194,7 +194,15 @@ def _from_dict(d: Any, path: str, depth: int) -> Schedule:
     if depth > MAX_DEPTH:
         raise ValueError(f"from_dict: {path} is nested deeper than {MAX_DEPTH} levels")
     if not isinstance(d, dict):
-        raise ValueError(f"from_dict: {path} must be a dict with a 'type' key; got {d!r}")
+        raise ValueError(
+            f"from_dict: {path} must be a dict with a 'type' key; got {_describe(d)}"
+        )
+    for key in d:
+        if not isinstance(key, str):
+            raise ValueError(
+                f"from_dict: {path} has the key {_describe(key)} ({type(key).__name__}); keys "
+                "must be strings: 'type' and parameter names"
+            )
     name = d.get("type")
     cls = REGISTRY.get(name) if isinstance(name, str) else None
     if cls is None:
@@ -222,13 +230,25 @@ def _from_dict(d: Any, path: str, depth: int) -> Schedule:
         elif kind == "schedules":
             if not isinstance(value, list | tuple):
                 raise ValueError(
-                    f"from_dict: {sub} must be a list of schedule dicts; got {value!r}"
+                    f"from_dict: {sub} must be a list of schedule dicts; got {_describe(value)}"
                 )
             kwargs[key] = [_from_dict(x, f"{sub}[{i}]", depth + 1) for i, x in enumerate(value)]
         else:
             kwargs[key] = value
     _check_required(cls, kwargs, lambda msg: ValueError(f"from_dict: {path}: {msg}"))
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError:
+        raise
+    except (TypeError, ArithmeticError, RecursionError) as exc:  # never anything but ValueError
+        raise ValueError(f"from_dict: {path}: {type(exc).__name__}: {exc}") from None
+
+
+def _describe(value: Any) -> str:
+    """``repr(value)``, at most 200 characters."""
+    from lrkit._validate import _describe as describe
+
+    return describe(value)
 
 
 def _check_required(cls: type[Schedule], kwargs: dict[str, Any], error: Any) -> None:
@@ -323,7 +343,11 @@ class _Parser:
 
     def call(self, node: ast.Call, depth: int) -> Schedule:
         if not isinstance(node.func, ast.Name):
-            raise self.error("only calls of schedule names are allowed", node)
+            called = ast.unparse(node.func)  # text only: nothing is evaluated
+            called = called if len(called) <= 40 else called[:37] + "..."
+            raise self.error(
+                f"only calls of schedule names are allowed, such as cosine(steps=100); got a "
+                f"call of {called}", node)
         name = node.func.id
         cls = REGISTRY.get(name)
         if cls is None:
@@ -345,14 +369,17 @@ class _Parser:
             if kw.arg not in names:
                 close = difflib.get_close_matches(kw.arg, names, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise self.error(
+                raise self.error(  # the caret under the misspelt keyword itself
                     f"{name} has no parameter {kw.arg!r}{hint}; parameters: {', '.join(names)}",
-                    kw.value)
+                    kw)
             if kw.arg in kwargs:
-                raise self.error(f"{name}: {kw.arg!r} given twice", kw.value)
+                raise self.error(f"{name}: {kw.arg!r} given twice", kw)
             f = next(x for x in fields if x.name == kw.arg)
             kwargs[kw.arg] = self.field_value(f, kw.value, depth)
-        return self.build(cls, kwargs, node)
+        places: dict[str, ast.AST] = {f.name: arg for f, arg in zip(fields, node.args,
+                                                                     strict=False)}
+        places.update((kw.arg, kw.value) for kw in node.keywords if kw.arg is not None)
+        return self.build(cls, kwargs, node, places)
 
     def field_value(self, f: dataclasses.Field[Any], node: ast.AST, depth: int) -> Any:
         kind = f.metadata.get("kind")
@@ -364,12 +391,16 @@ class _Parser:
             return [self.schedule(e, depth + 2) for e in node.elts]
         return self.value(node, depth + 1)
 
-    def build(self, cls: type[Schedule], kwargs: dict[str, Any], node: ast.AST) -> Schedule:
+    def build(self, cls: type[Schedule], kwargs: dict[str, Any], node: ast.AST,
+              places: dict[str, ast.AST] | None = None) -> Schedule:
+        """``cls(**kwargs)``; an error's caret goes under the argument it names (``places``:
+        parameter name -> its value's node), else under the call."""
         _check_required(cls, kwargs, lambda msg: self.error(msg, node))
         try:
             return cls(**kwargs)
-        except (ValueError, TypeError) as exc:
-            raise self.error(str(exc), node) from None
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            where = (places or {}).get(getattr(exc, "parameter", None) or "", node)
+            raise self.error(str(exc), where) from None
 
 
 def parse(text: str) -> Schedule:

@@ -202,6 +202,10 @@ def test_steps_past_int32(mode: str) -> None:
         else:
             grid = s(np.arange(0, 5000.0))
             lo, hi = min(float(np.min(grid)), float(np.min(py))), float(np.max(grid))
+            if isinstance(s, lk.CosineRestarts):
+                # float32 far out (t ~ 2**40): the position in the cycle rounds and is held in
+                # [0, 1], so the rate may be the infimum of the range itself, the end
+                lo = min(lo, s.end)
             assert np.all(got >= lo * (1 - 1e-5) - 1e-7) and np.all(got <= hi * (1 + 1e-5)), s
 
 

@@ -57,7 +57,7 @@ def test_full_batch_suggestion_is_stable_and_not_tiny(seed: int) -> None:
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     result = find_lr(model, opt, half_mse, [(x, y)], progress=False)
     assert result.lrs[-1] > critical  # the sweep went past the divergence point
-    assert critical / 15 < result.suggestion < 0.8 * critical
+    assert critical / 5 < result.suggestion < 0.8 * critical  # 2 / L known: a 4x band
 
 
 @pytest.mark.parametrize("seed", [10, 11, 12])
@@ -70,7 +70,7 @@ def test_minibatch_suggestion_is_stable_and_not_tiny(seed: int) -> None:
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     result = find_lr(model, opt, half_mse, loader, steps=200, progress=False)
     assert result.lrs[-1] > critical
-    assert critical / 15 < result.suggestion < 0.8 * critical
+    assert critical / 5 < result.suggestion < 0.8 * critical  # 2 / L known: a 4x band
 
 
 def test_sweep_rates_smoothing_and_group_ratios() -> None:
@@ -324,7 +324,7 @@ def test_a_one_shot_iterator_is_replayed_for_the_trials() -> None:
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     r = find_lr(model, opt, half_mse, batches, steps=100, progress=False)  # 160 batches
     assert len(r.trials) >= 2
-    assert critical / 15 < r.suggestion < 0.8 * critical
+    assert critical / 5 < r.suggestion < 0.8 * critical  # 2 / L known: a 4x band
 
 
 def test_tensor_lr_is_kept_in_place() -> None:

@@ -159,6 +159,12 @@ class Schedule:
         """Phase boundaries (warmup end, join boundaries, phase ends), for charts."""
         return ()
 
+    def _sup(self) -> float | None:
+        """An upper bound of the values at every step (``None``: unknown, for a subclass that
+        does not say). Products and sums refuse operands whose bounds multiply or add beyond
+        ``MAX_RATE``, so that every value stays finite."""
+        return None
+
     @property
     def has_state(self) -> bool:
         """True if the tree contains a ``plateau`` (its value depends on reported metrics)."""

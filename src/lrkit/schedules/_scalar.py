@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from lrkit._xp import PY
+from lrkit._xp import INTEGRAL, PY
 
 if TYPE_CHECKING:
     from lrkit.schedules._base import Schedule
@@ -86,9 +86,19 @@ class Emitter:
 
     @staticmethod
     def num(x: float) -> str:
-        """A float literal (``repr`` round-trips exactly), parenthesised when negative."""
-        text = repr(float(x))
+        """A float literal (``repr`` round-trips exactly), parenthesised when negative; an
+        infinity (a sum of huge steps) is the global ``_INF``."""
+        x = float(x)
+        if math.isinf(x):
+            return "_INF" if x > 0 else "(-_INF)"
+        text = repr(x)
         return f"({text})" if text.startswith("-") else text
+
+    def floor(self, x: str) -> str:
+        """``lrkit._xp.py_floor`` inline: ``float(floor(x))`` below 2**52, else ``x`` itself
+        (an integer already, or inf, where ``math.floor`` raises)."""
+        v = self.tmp(x)
+        return self.tmp(f"float(_floor({v})) if {v} < {self.num(INTEGRAL)} else {v}")
 
     @contextmanager
     def block(self, header: str) -> Iterator[None]:
@@ -127,7 +137,7 @@ class Emitter:
     def floor_div(self, t: str, k: float) -> str:
         """``lrkit._xp.floor_div`` for Python numbers."""
         kk = self.num(k)
-        q = self.tmp(f"float(_floor({t} / {kk}))")
+        q = self.floor(f"{t} / {kk}")
         with self.block(f"if ({q} + 1.0) * {kk} <= {t}:"):
             self.line(f"{q} = {q} + 1.0")
         with self.block(f"elif {q} * {kk} > {t}:"):

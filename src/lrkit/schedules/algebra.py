@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lrkit import _validate as v
+from lrkit._validate import MAX_RATE
 from lrkit._xp import Namespace, lift
 from lrkit.schedules._base import SCHEDULE, Schedule, States
 from lrkit.schedules._registry import register
@@ -42,6 +43,26 @@ class _Pointwise(Schedule):
     def __post_init__(self) -> None:
         _check(self.name, "left", self.left)
         _check(self.name, "right", self.right)
+        a, b = self.left._sup(), self.right._sup()
+        if a is not None and b is not None:
+            top = self._bound(a, b)
+            if not top <= MAX_RATE:
+                raise ValueError(
+                    f"{self.name}: {self.left} {self.symbol} {self.right} can reach "
+                    f"{a!r} {self.symbol} {b!r} = {top!r}, beyond the largest rate "
+                    f"{MAX_RATE:.4g} (float32's largest); allowed: operands whose maxima "
+                    f"{'multiply' if self.symbol == '*' else 'add'} to at most that"
+                )
+
+    symbol = ""
+
+    def _bound(self, a: float, b: float) -> float:
+        """The operation's upper bound from its operands' (``_sup``)."""
+        raise NotImplementedError
+
+    def _sup(self) -> float | None:
+        a, b = self.left._sup(), self.right._sup()
+        return None if a is None or b is None else self._bound(a, b)
 
     @property
     def duration(self) -> float | None:
@@ -89,6 +110,11 @@ class Mul(_Pointwise):
     left: Schedule = field(metadata=SCHEDULE)
     right: Schedule = field(metadata=SCHEDULE)
 
+    symbol = "*"
+
+    def _bound(self, a: float, b: float) -> float:
+        return a * b
+
     def _combine(self, a: Any, b: Any, xp: Namespace, t: Any) -> Any:
         return a * b
 
@@ -103,6 +129,11 @@ class Add(_Pointwise):
 
     left: Schedule = field(metadata=SCHEDULE)
     right: Schedule = field(metadata=SCHEDULE)
+
+    symbol = "+"
+
+    def _bound(self, a: float, b: float) -> float:
+        return a + b
 
     def _combine(self, a: Any, b: Any, xp: Namespace, t: Any) -> Any:
         return a + b
@@ -122,6 +153,9 @@ class _Extremum(_Pointwise):
     def __post_init__(self) -> None:
         object.__setattr__(self, "left", _operand(self.name, "left", self.left))
         object.__setattr__(self, "right", _operand(self.name, "right", self.right))
+
+    def _bound(self, a: float, b: float) -> float:
+        return max(a, b) if self.keep_left == ">=" else min(a, b)
 
     def _combine(self, a: Any, b: Any, xp: Namespace, t: Any) -> Any:
         if xp.is_python:
@@ -189,6 +223,23 @@ class Pow(Schedule):
         object.__setattr__(
             self, "exponent", v.steps("pow", "exponent", self.exponent, allow_zero=True)
         )
+        top = self._sup()
+        if top is not None and not top <= MAX_RATE:
+            raise ValueError(
+                f"pow: {self.base} ** {self.exponent!r} can reach {self.base._sup()!r} ** "
+                f"{self.exponent!r}, beyond the largest rate {MAX_RATE:.4g} (float32's largest); "
+                "allowed: a base and exponent whose power stays at most that")
+
+    def _sup(self) -> float | None:
+        a = self.base._sup()
+        if a is None:
+            return None
+        if self.exponent == 0:
+            return 1.0
+        try:
+            return float(a**self.exponent)  # x ** p grows with x >= 0 for p > 0
+        except OverflowError:
+            return float("inf")
 
     @property
     def duration(self) -> float | None:

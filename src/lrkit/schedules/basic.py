@@ -26,6 +26,9 @@ class Constant(Schedule):
     def is_constant(self) -> bool:
         return True
 
+    def _sup(self) -> float:
+        return self.value
+
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         return self.value
 
@@ -50,6 +53,9 @@ class Linear(Schedule):
     @property
     def duration(self) -> float:
         return float(self.steps)
+
+    def _sup(self) -> float:
+        return max(self.start, self.end)
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         return affine(self.start, self.end - self.start, progress(xp, t, self.steps))

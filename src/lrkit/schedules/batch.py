@@ -125,6 +125,9 @@ class BatchRampup(Schedule):
         """Megatron's ``rampup_samples_per_increment``: ``samples / n`` in floating point."""
         return self.samples / self.increments
 
+    def _sup(self) -> float:
+        return float(self.end)  # the batch only grows, up to end
+
     @property
     def duration(self) -> float:
         """The first step at the final batch size (``samples``, or a float next to it when the

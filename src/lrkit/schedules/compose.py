@@ -24,7 +24,13 @@ def _end_of(s: Schedule) -> float | None:
 
 
 def _shifted(points: tuple[float, ...], offset: float, limit: float | None) -> list[float]:
-    return [offset + p for p in points if limit is None or offset + p < limit]
+    return [offset + p for p in points
+            if (limit is None or offset + p < limit) and math.isfinite(offset + p)]
+
+
+def _finite(d: float | None) -> float | None:
+    """A duration, or None (unbounded) where the sum overflowed: no float step reaches it."""
+    return d if d is None or math.isfinite(d) else None
 
 
 @register("join")
@@ -59,12 +65,15 @@ class Join(Schedule):
         object.__setattr__(self, "boundaries", norm)
         object.__setattr__(self, "_bounds", [float(b) for b in norm])
 
+    def _sup(self) -> float | None:
+        return _max_sup(self.schedules)
+
     @property
     def duration(self) -> float | None:
         last = _end_of(self.schedules[-1])
         if last is None:
             return None
-        return (self.boundaries[-1] if self.boundaries else 0.0) + last
+        return _finite((self.boundaries[-1] if self.boundaries else 0.0) + last)
 
     def breakpoints(self) -> tuple[float, ...]:
         pts: list[float] = [float(b) for b in self.boundaries]
@@ -120,6 +129,11 @@ class Join(Schedule):
         if st:
             local = t - self.boundaries[i - 1] if i else t
             self.schedules[i]._report(local, metric, st, eps)
+
+
+def _max_sup(schedules: Any) -> float | None:
+    sups = [s._sup() for s in schedules]
+    return None if any(x is None for x in sups) else max(sups)
 
 
 def sequence(a: Schedule, b: Schedule) -> Join:
@@ -187,13 +201,24 @@ class Warmup(Schedule):
                     f"{self.schedule} starts at {peak!r}"
                 )
             object.__setattr__(self, "_ratio", peak / self.start)
+            if not peak / self.start <= v.MAX_RATE:
+                # a ramp over more than 38 decades: ratio ** x overflows (float32 sooner, and
+                # 0 * inf is NaN), so it runs in logarithms, exp(ln start + x ln ratio)
+                a = math.log(self.start)
+                object.__setattr__(self, "_log_ramp", (a, math.log(peak) - a))
         if self.shape == "log":
-            object.__setattr__(self, "_log_span", math.log(1.0 + float(self.steps)))
+            # log1p where 1 + steps rounds to 1 (steps < 1e-16): ln(1 + t) is then 0 below it
+            span = math.log(1.0 + float(self.steps)) or math.log1p(float(self.steps))
+            object.__setattr__(self, "_log_span", span)
 
     @property
     def duration(self) -> float | None:
         inner = _end_of(self.schedule)
-        return None if inner is None else self.steps + inner
+        return None if inner is None else _finite(self.steps + inner)
+
+    def _sup(self) -> float | None:
+        inner = self.schedule._sup()
+        return None if inner is None else max(inner, self.start)
 
     def breakpoints(self) -> tuple[float, ...]:
         return (float(self.steps), *_shifted(self.schedule.breakpoints(), self.steps, None))
@@ -204,6 +229,9 @@ class Warmup(Schedule):
         if self.shape == "linear":
             return affine(self.start, peak - self.start, x)
         if self.shape == "exponential":
+            log_ramp = self.__dict__.get("_log_ramp")
+            if log_ramp is not None:
+                return xp.exp(log_ramp[0] + log_ramp[1] * x)
             return self.start * xp.power(self.__dict__["_ratio"], x)
         if self.shape == "log":
             # ln(1 + t) / ln(1 + steps), never above 1 (XLA may divide by multiplying)
@@ -221,6 +249,9 @@ class Warmup(Schedule):
             if self.shape == "linear":
                 return e.affine(self.start, peak - self.start, x)
             if self.shape == "exponential":
+                log_ramp = self.__dict__.get("_log_ramp")
+                if log_ramp is not None:
+                    return f"_exp({e.num(log_ramp[0])} + {e.num(log_ramp[1])} * {x})"
                 return f"{start} * {e.power(self.__dict__['_ratio'], x)}"
             if self.shape == "log":
                 span = e.num(self.__dict__["_log_span"])
@@ -267,6 +298,9 @@ class WarmupFactor(Schedule):
     @property
     def duration(self) -> float | None:
         return max(self.period - 1.0, 0.0) if self.shape == "linear" else None
+
+    def _sup(self) -> float:
+        return 1.0
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         return _factor(xp, self.shape, float(self.period), t)
@@ -315,6 +349,9 @@ class UntunedWarmup(Schedule):
     @property
     def duration(self) -> float | None:
         return max(self.period - 1.0, 0.0) if self.shape == "linear" else None
+
+    def _sup(self) -> float:
+        return 1.0
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         return _factor(xp, self.shape, self.__dict__["_period"], t)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrkit import _validate as v
-from lrkit._xp import Namespace, floor_div
+from lrkit._xp import MAX_FLOAT, Namespace, floor_div
 from lrkit.schedules._base import Schedule, States
 from lrkit.schedules._registry import register
 from lrkit.schedules._scalar import Emitter
@@ -39,14 +39,32 @@ class CosineRestarts(Schedule):
         object.__setattr__(self, "period_mult", int(m) if m.is_integer() else m)
         d = v.in_range(n, "decay", self.decay, 0.0, 1.0, lo_open=True, hi_open=False)
         object.__setattr__(self, "decay", d)
+        if m > 1.0:
+            object.__setattr__(self, "_lasts", {MAX_FLOAT: _last_cycle(float(self.period), m)})
+
+    def _last(self, top: float) -> float:
+        """The last cycle whose numbers stay below ``top`` (the dtype's largest float)."""
+        cache: dict[float, float] = self.__dict__["_lasts"]
+        last = cache.get(top)
+        if last is None:
+            last = cache[top] = _last_cycle(float(self.period), float(self.period_mult), top)
+        return last
+
+    def _sup(self) -> float:
+        return max(self.start, self.end)
 
     def _cycle(self, t: Any, xp: Namespace) -> tuple[Any, Any, Any]:
         """(cycle index i, local time u, cycle length) at t."""
         p, m = float(self.period), float(self.period_mult)
         if m == 1.0:
             i = floor_div(xp, t, p)
-            return i, t - i * p, p
-        i = xp.floor(xp.log(1.0 + t * (m - 1.0) / p) / math.log(m))
+            u = t - i * p
+            # the floor is inf where t / period overflows: then u would be -inf
+            u = (0.0 if u < 0.0 else u) if xp.is_python else xp.maximum(u, 0.0)
+            return i, u, p
+        # the last cycle whose end is a finite float holds on (past it, (m ** i) overflows)
+        i = xp.minimum(xp.floor(xp.log(1.0 + t * (m - 1.0) / p) / math.log(m)),
+                       self._last(MAX_FLOAT if xp.is_python else xp.largest(t)))
 
         def begin(k: Any) -> Any:
             return p * (xp.power(m, k) - 1.0) / (m - 1.0)
@@ -64,17 +82,23 @@ class CosineRestarts(Schedule):
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         i, u, length = self._cycle(t, xp)
         peak = self.start * xp.power(self.decay, i) if self.decay != 1.0 else self.start
-        return self.end + (peak - self.end) * (0.5 + 0.5 * xp.cos((u / length) * math.pi))
+        # the position in the cycle, kept in [0, 1]: past the last cycle whose start is a float
+        # (period_mult ** i overflows) u / length grows without bound, to inf
+        x = u / length
+        x = (0.0 if x < 0.0 else (1.0 if x > 1.0 else x)) if xp.is_python else xp.clip(x, 0.0, 1.0)
+        return self.end + (peak - self.end) * (0.5 + 0.5 * xp.cos(x * math.pi))
 
     def _emit(self, e: Emitter, t: str) -> str:
         p, m = float(self.period), float(self.period_mult)
         if m == 1.0:
             i = e.floor_div(t, p)
             u = e.tmp(f"{t} - {i} * {e.num(p)}")
+            e.line(f"{u} = 0.0 if {u} < 0.0 else {u}")
             length = e.num(p)
         else:
             mm, pp, lm = e.num(m - 1.0), e.num(p), e.num(math.log(m))
-            i = e.tmp(f"float(_floor(_log(1.0 + {t} * {mm} / {pp}) / {lm}))")
+            i = e.minimum(e.floor(f"_log(1.0 + {t} * {mm} / {pp}) / {lm}"),
+                          e.num(self._last(MAX_FLOAT)))
             begin = "{p} * ({pw} - 1.0) / {mm}"
             nxt = e.tmp(f"{i} + 1.0")
             with e.block(f"if {t} >= " + begin.format(p=pp, pw=e.power(m, nxt), mm=mm) + ":"):
@@ -88,8 +112,31 @@ class CosineRestarts(Schedule):
         start = e.num(self.start)
         peak = e.tmp(f"{start} * {e.power(self.decay, i)}") if self.decay != 1.0 else start
         end = e.num(self.end)
-        cos = f"(0.5 + 0.5 * _cos(({u} / {length}) * {e.num(math.pi)}))"
+        x = e.clip(e.tmp(f"{u} / {length}"), "0.0", "1.0")
+        cos = f"(0.5 + 0.5 * _cos({x} * {e.num(math.pi)}))"
         return e.tmp(f"{end} + ({peak} - {end}) * {cos}")
+
+
+def _last_cycle(p: float, m: float, top: float = MAX_FLOAT) -> float:
+    """The largest cycle index i for which ``m ** (i + 1)``, the cycle's length ``p * m ** i``
+    and the next cycle's start ``p * (m ** (i + 1) - 1) / (m - 1)`` stay below ``top`` (the
+    largest float of the dtype computed in)."""
+
+    def ok(i: float) -> bool:
+        try:
+            power: float = m ** (i + 1.0)
+            nxt = p * (power - 1.0) / (m - 1.0)
+            return power <= top and nxt <= top and p * power <= top
+        except OverflowError:
+            return False
+
+    lo, hi = 0, math.floor(math.log(top) / math.log(m)) + 2  # m ** hi is beyond top
+    if not ok(float(lo)):
+        return 0.0
+    while hi - lo > 1:  # ok() holds up to some i and fails after: bisect for it
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if ok(float(mid)) else (lo, mid)
+    return float(lo)
 
 
 def _anneal(xp: Namespace, kind: str, a: float, b: float, pct: Any) -> Any:
@@ -127,6 +174,15 @@ class OneCycle(Schedule):
         object.__setattr__(self, "final_div_factor", fdf)
         object.__setattr__(self, "anneal", v.choice(n, "anneal", self.anneal, ("cos", "linear")))
         object.__setattr__(self, "three_phase", v.boolean(n, "three_phase", self.three_phase))
+        initial = self.peak / self.div_factor
+        if not initial <= v.MAX_RATE:
+            raise v.fail(n, "div_factor", self.div_factor,
+                         f"such that peak / div_factor is at most {v.MAX_RATE:.4g} (the initial "
+                         f"rate; peak={self.peak!r})")
+        if not initial / self.final_div_factor <= v.MAX_RATE:
+            raise v.fail(n, "final_div_factor", self.final_div_factor,
+                         f"such that peak / div_factor / final_div_factor is at most "
+                         f"{v.MAX_RATE:.4g} (the final rate)")
         ends = self._phase_ends()
         begin = 0.0
         for e in ends:
@@ -157,6 +213,9 @@ class OneCycle(Schedule):
     @property
     def duration(self) -> float:
         return float(self.steps) - 1.0
+
+    def _sup(self) -> float:
+        return max(self.peak, *(max(a, b) for _, a, b in self._phases()))
 
     def breakpoints(self) -> tuple[float, ...]:
         return self._phase_ends()
@@ -227,6 +286,13 @@ class Cyclic(Schedule):
         object.__setattr__(self, "gamma", g)
         if self.down_period is not None:
             object.__setattr__(self, "down_period", v.steps(n, "down_period", self.down_period))
+        down = self.half_period if self.down_period is None else self.down_period
+        if not math.isfinite(float(self.half_period) + float(down)):
+            raise v.fail(n, "half_period", self.half_period,
+                         f"such that the cycle, half_period + down_period ({down!r}), is finite")
+
+    def _sup(self) -> float:
+        return max(self.low, self.high)
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         up = float(self.half_period)
@@ -236,6 +302,8 @@ class Cyclic(Schedule):
         u = t - q * total  # the step within the cycle: exact for integer steps and periods
         # torch's x / r and (x - 1) / (r - 1) with x = u / total, r = up / total:
         if xp.is_python:
+            # u leaves [0, total] where q * total rounds (t beyond 2**53) or t / total overflows
+            u = 0.0 if u < 0.0 else (total if u > total else u)
             scale = u / up if u <= up else (total - u) / down
         else:
             # In float32 past 2**24 steps q * total rounds: u may leave [0, total] (by up to
@@ -255,6 +323,7 @@ class Cyclic(Schedule):
         down = total - up
         q = e.floor_div(t, total)
         u = e.tmp(f"{t} - {q} * {e.num(total)}")
+        e.line(f"{u} = {e.clip(u, '0.0', e.num(total))}")
         scale = e.tmp(f"{u} / {e.num(up)} if {u} <= {e.num(up)} else "
                       f"({e.num(total)} - {u}) / {e.num(down)}")
         height = e.tmp(f"{e.num(self.high - self.low)} * {scale}")

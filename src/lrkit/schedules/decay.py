@@ -30,6 +30,9 @@ class StepDecay(Schedule):
         object.__setattr__(self, "gamma", g)
         object.__setattr__(self, "start", v.rate("step_decay", "start", self.start))
 
+    def _sup(self) -> float:
+        return self.start
+
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         return self.start * xp.power(self.gamma, floor_div(xp, t, self.step_size))
 
@@ -60,6 +63,9 @@ class Multistep(Schedule):
         g = v.in_range("multistep", "gamma", self.gamma, 0.0, 1.0, lo_open=True, hi_open=False)
         object.__setattr__(self, "gamma", g)
         object.__setattr__(self, "start", v.rate("multistep", "start", self.start))
+
+    def _sup(self) -> float:
+        return self.start
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         if xp.is_python:
@@ -109,6 +115,17 @@ class Exponential(Schedule):
             # As optax's end_value: a floor when gamma < 1, a ceiling when gamma > 1 (a floor
             # above start simply holds end from t = 0).
             object.__setattr__(self, "end", v.rate("exponential", "end", self.end))
+        elif self.gamma > 1.0 and self.start > 0.0:
+            raise v.fail(
+                "exponential", "end", self.end,
+                f"a ceiling (a finite number >= 0) when gamma > 1 (gamma={self.gamma!r}): a "
+                "growth without a ceiling overflows to inf",
+            )
+
+    def _sup(self) -> float:
+        if self.start == 0.0 or self.gamma == 1.0:
+            return self.start
+        return max(self.start, self.end or 0.0)  # gamma > 1 always has an end
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         if self.start == 0.0 or self.gamma == 1.0:
@@ -164,6 +181,9 @@ class Polynomial(Schedule):
     def duration(self) -> float:
         return float(self.steps)
 
+    def _sup(self) -> float:
+        return max(self.start, self.end)
+
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         x = progress(xp, t, self.steps)
         if self.k_decay != 1.0:
@@ -207,6 +227,9 @@ class Cosine(Schedule):
     def duration(self) -> float:
         return float(self.steps)
 
+    def _sup(self) -> float:
+        return max(self.start, self.end)
+
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         x = progress(xp, t, self.steps)
         if self.k_decay != 1.0:
@@ -241,6 +264,9 @@ class InverseSqrt(Schedule):
         object.__setattr__(self, "timescale", ts)
         object.__setattr__(self, "start", v.rate("inverse_sqrt", "start", self.start))
 
+    def _sup(self) -> float:
+        return self.start
+
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         return self.start / xp.sqrt(1.0 + t / float(self.timescale))
 
@@ -268,10 +294,17 @@ class InverseTime(Schedule):
         object.__setattr__(self, "start", v.rate(n, "start", self.start))
         object.__setattr__(self, "staircase", v.boolean(n, "staircase", self.staircase))
 
+    def _sup(self) -> float:
+        return self.start
+
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
+        if self.rate == 0.0:  # rate * p would be 0 * inf = NaN where t / steps overflows
+            return self.start
         p = floor_div(xp, t, self.steps) if self.staircase else t / float(self.steps)
         return self.start / (1.0 + self.rate * p)
 
     def _emit(self, e: Emitter, t: str) -> str:
+        if self.rate == 0.0:
+            return e.num(self.start)
         p = e.floor_div(t, self.steps) if self.staircase else e.tmp(f"{t} / {e.num(self.steps)}")
         return e.tmp(f"{e.num(self.start)} / (1.0 + {e.num(self.rate)} * {p})")

@@ -9,6 +9,8 @@ max(start * factor ** n, min_value).
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,20 +34,63 @@ class PlateauState:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Any) -> PlateauState:
-        if not isinstance(d, dict) or set(d) != {
-            "best", "num_bad_epochs", "cooldown_counter", "reductions"
-        }:
+    def from_dict(cls, d: Any, plateau: Plateau | None = None) -> PlateauState:
+        """The state ``to_dict`` wrote, checked: ``best`` a real number (NaN refused; +-inf only
+        as a fresh state's), the counts integers from 0 to ``MAX_COUNT`` (no silent truncation
+        of 2.9). With ``plateau``, also within its ``patience`` and ``cooldown`` and ``best``
+        not the other mode's infinity. A ``ValueError`` naming the key otherwise."""
+        keys = ("best", "num_bad_epochs", "cooldown_counter", "reductions")
+        if not isinstance(d, dict) or set(d) != set(keys):
+            shown = v._describe(d)
             raise ValueError(
                 "plateau state must be a dict with keys best, num_bad_epochs, cooldown_counter, "
-                f"reductions; got {d!r}"
+                f"reductions; got {shown}"
             )
-        return cls(
-            best=float(d["best"]),
-            num_bad_epochs=int(d["num_bad_epochs"]),
-            cooldown_counter=int(d["cooldown_counter"]),
-            reductions=int(d["reductions"]),
-        )
+        owner = "plateau state"
+        best = d["best"]
+        if isinstance(best, bool) or not isinstance(best, numbers.Real):
+            raise v.fail(owner, "best", best, "a real number (inf or -inf for a fresh state)")
+        try:
+            best = float(best)
+        except OverflowError:
+            raise v.fail(owner, "best", d["best"], "a real number within float range") from None
+        if math.isnan(best):
+            raise v.fail(owner, "best", best,
+                         "a real number (NaN would stop every later improvement)")
+        counts = {k: _count(owner, k, d[k]) for k in keys[1:]}
+        if plateau is not None:
+            fresh = math.inf if plateau.mode == "min" else -math.inf
+            if math.isinf(best) and best != fresh:
+                raise v.fail(owner, "best", best,
+                             f"finite, or {fresh!r} (a fresh state in mode {plateau.mode!r})")
+            if counts["num_bad_epochs"] > plateau.patience:
+                raise v.fail(owner, "num_bad_epochs", counts["num_bad_epochs"],
+                             f"an integer from 0 to patience = {plateau.patience}")
+            if counts["cooldown_counter"] > plateau.cooldown:
+                raise v.fail(owner, "cooldown_counter", counts["cooldown_counter"],
+                             f"an integer from 0 to cooldown = {plateau.cooldown}")
+        return cls(best=best, **counts)
+
+
+MAX_COUNT = 2**53
+"""The largest count a plateau state holds (floats count exactly up to here)."""
+
+
+def _count(owner: str, name: str, value: Any) -> int:
+    allowed = "an integer from 0 to 2**53 (no fraction: nothing is truncated)"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy ints included
+        raise v.fail(owner, name, value, allowed)
+    if not isinstance(value, numbers.Integral):
+        try:
+            whole = float(value).is_integer()
+        except (OverflowError, ValueError):
+            whole = False
+        if not whole:
+            raise v.fail(owner, name, value, allowed)
+    n = operator.index(value) if isinstance(value, numbers.Integral) else int(float(value))
+    if not 0 <= n <= MAX_COUNT:
+        raise v.fail(owner, name, value, allowed)
+    return n
 
 
 @register("plateau")
@@ -91,6 +136,9 @@ class Plateau(Schedule):
 
     def _initial_states(self) -> list[Any]:
         return [PlateauState(best=math.inf if self.mode == "min" else -math.inf)]
+
+    def _sup(self) -> float:
+        return self.start
 
     def value_after(self, reductions: int) -> float:
         """max(start * factor ** reductions, min_value)"""

@@ -77,6 +77,10 @@ class Cooldown(Schedule):
     def duration(self) -> float:
         return float(self.at + self.steps)
 
+    def _sup(self) -> float | None:
+        top = self.schedule._sup()  # the cooldown runs between schedule(at) and end
+        return None if top is None else max(top, self.end)
+
     def breakpoints(self) -> tuple[float, ...]:
         at = float(self.at)
         inner = [b for b in self.schedule.breakpoints() if b < at]
@@ -145,6 +149,10 @@ class Splice(Schedule):
         object.__setattr__(self, "at", v.steps(n, "at", self.at, allow_zero=True))
         object.__setattr__(self, "ramp", v.steps(n, "ramp", self.ramp, allow_zero=True))
         _check_span(n, self.at, "ramp", self.ramp)
+
+    def _sup(self) -> float | None:
+        a, b = self.old._sup(), self.new._sup()  # the ramp runs between values of both
+        return None if a is None or b is None else max(a, b)
 
     @property
     def duration(self) -> float | None:

@@ -80,13 +80,17 @@ class Wsd(Schedule):
         object.__setattr__(self, "decay_shape", ds)
 
     @property
-    def duration(self) -> float:
-        return float(self.warmup + self.stable + self.decay)
+    def duration(self) -> float | None:
+        end = float(self.warmup) + float(self.stable) + float(self.decay)
+        return end if math.isfinite(end) else None  # beyond every float step: unbounded
+
+    def _sup(self) -> float:
+        return max(1.0, self.start, self.end)
 
     def breakpoints(self) -> tuple[float, ...]:
         a = float(self.warmup)
         b = a + self.stable
-        return tuple(sorted({p for p in (a, b, b + self.decay) if p > 0}))
+        return tuple(sorted({p for p in (a, b, b + self.decay) if 0 < p < math.inf}))
 
     def _eval(self, t: Any, xp: Namespace, states: States) -> Any:
         w, s, d = float(self.warmup), float(self.stable), float(self.decay)
