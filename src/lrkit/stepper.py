@@ -18,19 +18,30 @@ from lrkit._replan import (
 )
 from lrkit._silence import MetricWatch
 from lrkit.schedules._base import Schedule
-from lrkit.schedules.plateau import PlateauState
+from lrkit.schedules.plateau import Plateau, PlateauState
 
-__all__ = ["SpecMismatchWarning", "Stepper", "load_plateaus"]
+__all__ = ["SpecMismatchWarning", "Stepper", "load_plateaus", "plateau_nodes"]
 
 
-def load_plateaus(owner: str, saved: Any) -> list[PlateauState]:
-    """Saved plateau states (a list of ``PlateauState.to_dict()`` dicts), validated."""
+def plateau_nodes(schedule: Schedule) -> list[Plateau]:
+    """The ``plateau`` nodes of a schedule in depth-first order (the order of its states)."""
+    if isinstance(schedule, Plateau):
+        return [schedule]
+    return [n for c in schedule.children() for n in plateau_nodes(c)]
+
+
+def load_plateaus(owner: str, saved: Any, plan: Schedule | None = None) -> list[PlateauState]:
+    """Saved plateau states (a list of ``PlateauState.to_dict()`` dicts), validated; with the
+    ``plan`` they were saved for, each also against its plateau (patience, cooldown, mode)."""
     if not isinstance(saved, list | tuple):
         raise ValueError(f"{owner}: plateaus must be a list of plateau states; got {saved!r:.80}")
+    nodes: list[Plateau | None] = [None] * len(saved)
+    if plan is not None:
+        nodes = [*plateau_nodes(plan)[: len(saved)], *nodes][: len(saved)]
     out = []
-    for d in saved:
+    for d, node in zip(saved, nodes, strict=True):
         try:
-            out.append(PlateauState.from_dict(d))
+            out.append(PlateauState.from_dict(d, node))
         except (TypeError, OverflowError, AttributeError) as e:  # tampered: a clear ValueError
             raise ValueError(f"{owner}: invalid plateau state {d!r:.80} ({e})") from None
     return out
@@ -137,9 +148,12 @@ class Stepper:
         saved_spec = state.get("spec")
         if saved_spec is not None and not isinstance(saved_spec, str):
             raise ValueError(f"{what}: spec must be a spec string; got {saved_spec!r:.80}")
-        plateaus = load_plateaus(what, state.get("plateaus", []))
+        raw = state.get("plateaus", [])
+        plateaus = load_plateaus(what, raw)
         t = count if self.steps_per_epoch is None else count / self.steps_per_epoch
         r = reconcile(what, saved_spec, self.schedule, t, 1.0, plateaus)
+        if r.states_from_saved:  # the saved states belong to this plan's first plateaus
+            plateaus = load_plateaus(what, raw, r.plan)
         fresh = r.plan._initial_states()
         note = None
         if r.states_from_saved and len(plateaus) <= len(fresh):

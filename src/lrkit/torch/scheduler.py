@@ -276,6 +276,8 @@ class _Track:
             raise ValueError(f"{what}: {label} plateaus must be a list of lists of plateau "
                              f"states; got {raw_plateaus!r:.80}")
         shared = [load_plateaus(f"{what} ({label})", p) for p in raw_plateaus]
+        raw_of = [raw_plateaus[i] if i < len(raw_plateaus) else raw_plateaus[0]
+                  for i in range(n)]
         updates: list[tuple[_Lane, Schedule, float, list[PlateauState]]] = []
         messages: list[str] = []
         infos: list[str] = []
@@ -294,6 +296,8 @@ class _Track:
                 if r.info:
                     infos.append(r.info)
             fresh = r.plan._initial_states()
+            if r.states_from_saved and saved:  # checked against the plan's own plateaus too
+                saved = load_plateaus(f"{what} ({label})", raw_of[i], r.plan)
             if r.states_from_saved and len(saved) <= len(fresh):
                 states = [*saved, *fresh[len(saved):]]
             elif len(saved) == len(fresh):
