@@ -190,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--panel", action="store_true",
                         help="first run the training panel (bench/lrpanel.py; an hour or more)")
-    parser.add_argument("--seeds", type=int, default=3, help="panel seeds per task")
+    parser.add_argument("--seeds", type=int, default=2, help="panel seeds per task")
     parser.add_argument("--tasks", type=lambda t: [x for x in t.split(",") if x], default=None,
                         help="panel tasks, comma-separated (default: all)")
     args = parser.parse_args(argv)
