@@ -171,13 +171,32 @@ def val_batches(task: PanelTask) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return list(zip(x.chunk(VAL_BATCHES), y.chunk(VAL_BATCHES), strict=True))
 
 
+GRID_CACHE: list[str] = []
+"""``--grid-cache FILE``: grids are read from and written to this JSON file (set by
+``bench.rangetest``), so that a re-run of the panel after a change of method trains only the
+calls' suggestions. The key names the task, seed, budget and peaks; a changed task needs a new
+file."""
+
+
 def grid(task: PanelTask, seed: int, peaks: Sequence[float]) -> list[float]:
     """``train`` at every peak: one vmapped ensemble where the task allows it."""
+    import json
+    from pathlib import Path
+
     from bench.ensemble import train_grid
 
-    if task.batched:
-        return train_grid(task, seed, peaks)
-    return [train(task, seed, p) for p in peaks]
+    key = f"{task.name}/{seed}/{task.steps}/{peaks[0]:.6g}/{len(peaks)}"
+    path = Path(GRID_CACHE[0]) if GRID_CACHE else None
+    cache = json.loads(path.read_text()) if path is not None and path.exists() else {}
+    if key in cache:
+        return [float(v) for v in cache[key]]
+    values = (train_grid(task, seed, peaks) if task.batched
+              else [train(task, seed, p) for p in peaks])
+    if path is not None:
+        cache = json.loads(path.read_text()) if path.exists() else {}
+        cache[key] = [v if math.isfinite(v) else "inf" for v in values]
+        path.write_text(json.dumps(cache, indent=0))
+    return values
 
 
 def run_case(task: PanelTask, seed: int, group: str, log: Callable[[str], None]) -> Case:

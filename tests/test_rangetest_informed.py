@@ -65,25 +65,28 @@ def test_the_suggestion_is_the_known_optimum_of_the_full_run(b: float) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # bracketed on both rungs: no weak-evidence warning
         result = informed_run(session, 1600)
-    assert result.suggestion == pytest.approx(session.optimum(1600), rel=1e-6)  # type: ignore[attr-defined]
-    assert result.slope == pytest.approx(b, abs=1e-6)  # type: ignore[attr-defined]
+    # (rel 1e-4: the squeezed schedule need not sample its maximum exactly, so the session's
+    # highest rate is a hair below the trial's peak)
+    assert result.suggestion == pytest.approx(session.optimum(1600), rel=1e-4)  # type: ignore[attr-defined]
+    assert result.slope == pytest.approx(b, abs=1e-4)  # type: ignore[attr-defined]
     assert result.steps_used <= result.budget == 2400  # type: ignore[attr-defined]
     assert session.total == result.steps_used  # type: ignore[attr-defined]
     h1, h2 = result.horizons  # type: ignore[attr-defined]
-    assert (h1, h2) == (100, 400)
+    assert (h1, h2) == (153, 306)  # (2400 - 100) // 15
     for (h, v) in result.optima:  # type: ignore[attr-defined]
-        assert v == pytest.approx(session.optimum(h), rel=1e-6)
+        assert v == pytest.approx(session.optimum(h), rel=1e-4)
 
 
 def test_an_optimum_beyond_the_candidates_is_reported(caplog: pytest.LogCaptureFixture) -> None:
-    session = PowerLawSession(0.3)  # rung 2's optimum lies past its extension
+    session = PowerLawSession(1.0)  # rung 2's optimum lies past its extension; b > 0
     with caplog.at_level(logging.WARNING, logger="lrkit.rangetest"), \
             pytest.warns(UserWarning, match="weak evidence.*highest one tried"):
         result = informed_run(session, 1600)
     assert any("weak evidence" in r.getMessage() for r in caplog.records)
     assert result.notes  # type: ignore[attr-defined]
-    # still the right direction: above every rung-2 optimum measured
-    assert result.suggestion > result.optima[-1][1]  # type: ignore[attr-defined]
+    # a measured b > 0 is not extrapolated: the longer run gets rung 2's optimum
+    assert result.slope == 0.0  # type: ignore[attr-defined]
+    assert result.suggestion == result.optima[-1][1]  # type: ignore[attr-defined]
 
 
 def test_neighbours_within_noise_are_reported() -> None:
@@ -101,7 +104,7 @@ def test_the_budget_caps_the_steps() -> None:
     result = informed_run(session, 1600, budget=900)
     assert result.steps_used <= 900  # type: ignore[attr-defined]
     assert session.total == result.steps_used  # type: ignore[attr-defined]
-    assert result.horizons == ((900 - 100) // 23, 4 * ((900 - 100) // 23))  # type: ignore[attr-defined]
+    assert result.horizons == ((900 - 100) // 15, 2 * ((900 - 100) // 15))  # type: ignore[attr-defined]
 
 
 def test_trials_run_the_planned_schedule_squeezed_into_their_horizon() -> None:
@@ -136,6 +139,8 @@ def test_extrapolate_is_the_power_law_through_the_last_two_optima() -> None:
     v, b = extrapolate([(100, 1.0), (400, 1e-3)], 1600)  # a slope past the bounds is kept in them
     assert b == informed.SLOPE_RANGE[0]
     assert v == pytest.approx(1e-3 * 4.0 ** informed.SLOPE_RANGE[0])
+    v, b = extrapolate([(100, 0.01), (400, 0.02)], 1600)
+    assert (v, b) == (0.02, informed.SLOPE_RANGE[1])
     v, b = extrapolate([(400, 0.01)], 1600)
     assert (v, b) == (pytest.approx(0.01 * 4.0**informed.HORIZON_EXPONENT),
                       informed.HORIZON_EXPONENT)
@@ -153,7 +158,7 @@ def test_paired_noise_is_the_standard_error_of_the_differences() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"total_steps": 100}, "total_steps"), ({"total_steps": 1000.0}, "total_steps"),
+    [({"total_steps": 50}, "total_steps"), ({"total_steps": 1000.0}, "total_steps"),
      ({"total_steps": True}, "total_steps"), ({"schedule": lambda t: 1.0}, "schedule"),
      ({"budget": 1000}, "budget"), ({"total_steps": 1000, "budget": 200}, "budget"),
      ({"total_steps": 1000, "budget": 2000.0}, "budget"),

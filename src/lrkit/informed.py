@@ -9,7 +9,7 @@ where the loss turns back up):
    trial of ``h1`` steps at ``lr_i = peak * shape(i * T / h1)`` (the planned schedule squeezed
    into ``h1`` steps), from the restored start on the same batches. If the best is the highest
    or the lowest peak tried, one more half-decade beyond it is tried while the budget lasts.
-2. **Rung 2** (successive halving): three peaks a quarter decade apart at four times the
+2. **Rung 2** (successive halving): three peaks a quarter decade apart at twice the
    horizon, ``h2 = RUNG_RATIO * h1``, centred where rung 1's optimum ``v1`` would move under
    the prior ``v1 * RUNG_RATIO ** HORIZON_EXPONENT``; extended by one quarter decade past a
    winning edge.
@@ -17,15 +17,16 @@ where the loss turns back up):
    close to a power law ``v(h) ~ h ** b`` (Shen et al. 2024, "Power Scheduler"; Schaipp et al.
    2025), with ``b`` that depends on the task: on the panel's design tasks from about -1 (a
    tabular MLP with momentum SGD, which overfits at high rates in long runs) through 0 (an
-   MLP with Adam) to above 0 (a regression MLP with AdamW). Each rung's optimum is the vertex
+   MLP with Adam); short trials sometimes measure ``b > 0`` (a regression MLP with AdamW,
+   least squares near ``2/L``). Each rung's optimum is the vertex
    of the parabola through the best score and its two neighbours (in log rate); ``b`` is
    measured from the two, ``log(v2 / v1) / log(h2 / h1)``, kept within ``SLOPE_RANGE``, and
    the suggestion is ``v2 * (T / h2) ** b``.
 
 A trial's score is the validation loss after it (``val_loader`` given: the mean over its
 batches, weighted by batch size) or else the mean training loss of its last quarter; a trial
-that diverges scores ``inf``. ``h1 = min(T // 16, (B - sweep) // 23)``: rung 1 costs at most
-``7 h1``, rung 2 ``16 h1``. Default budget: ``BUDGET_FRACTION * T`` optimizer steps, sweep
+that diverges scores ``inf``. ``h1 = min(T // 8, (B - sweep) // 15)``: rung 1 costs at most
+``7 h1``, rung 2 ``8 h1``. Default budget: ``BUDGET_FRACTION * T`` optimizer steps, sweep
 included.
 
 The result says how sure it is (``RangeTestResult.notes``, also warned and logged): the best
@@ -69,9 +70,12 @@ BUDGET_FRACTION = 1.5
 HORIZON_EXPONENT = -0.5
 """The prior ``b`` in ``v(h) ~ h ** b`` that centres rung 2 (the extrapolation measures its
 own)."""
-SLOPE_RANGE = (-1.5, 0.5)
-"""The measured ``b`` is kept within these bounds."""
-RUNG_RATIO = 4
+SLOPE_RANGE = (-1.5, 0.0)
+"""The measured ``b`` is kept within these bounds: never above 0, since a longer run never
+tolerates a higher peak for long (least squares diverges above ``2/L`` at any length, while
+short trials there favour peaks at the edge and can measure ``b > 0``; an upward
+extrapolation trained the panel's digits MLP at 2.75x its best peak)."""
+RUNG_RATIO = 2
 """Rung 2's trials are this many times longer than rung 1's."""
 RUNG1_CANDIDATES = 6
 """Rung 1's peaks: the ceiling and the next ``RUNG1_CANDIDATES - 1`` half decades below it."""
@@ -119,9 +123,9 @@ class Plan:
     validation: bool
 
     def horizons(self, sweep_steps: int) -> tuple[int, int]:
-        """``(h1, RUNG_RATIO * h1)`` with ``h1 = min(T // 16, (budget - sweep_steps) // 23)``
+        """``(h1, RUNG_RATIO * h1)`` with ``h1 = min(T // 8, (budget - sweep_steps) // 15)``
         (at least ``MIN_HORIZON``)."""
-        h1 = max(MIN_HORIZON, min(self.total_steps // 16, (self.budget - sweep_steps) // 23))
+        h1 = max(MIN_HORIZON, min(self.total_steps // 8, (self.budget - sweep_steps) // 15))
         return h1, RUNG_RATIO * h1
 
     def rates(self, peak: float, horizon: int) -> list[float]:
@@ -140,7 +144,7 @@ def make_plan(owner: str, total_steps: Any, schedule: Any, budget: Any, validati
                 raise ValueError(f"{owner}: {name} needs total_steps (the planned run's length "
                                  f"in optimizer steps); got {name}={value!r} without it")
         return None
-    shortest = 16 * MIN_HORIZON
+    shortest = 8 * MIN_HORIZON
     if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < shortest:
         raise ValueError(f"{owner}: total_steps must be an integer >= {shortest} (the planned "
                          f"run's length in optimizer steps); got {total_steps!r}")
@@ -159,10 +163,10 @@ def make_plan(owner: str, total_steps: Any, schedule: Any, budget: Any, validati
                          f"got {values} at t = {probe}")
     if budget is None:
         budget = math.ceil(BUDGET_FRACTION * total_steps)
-    least = sweep_steps + 23 * MIN_HORIZON
+    least = sweep_steps + 15 * MIN_HORIZON
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < least:
         raise ValueError(f"{owner}: budget must be an integer >= {least} optimizer steps (the "
-                         f"sweep's {sweep_steps} + 23 x {MIN_HORIZON}); got {budget!r}")
+                         f"sweep's {sweep_steps} + 15 x {MIN_HORIZON}); got {budget!r}")
     return Plan(total_steps, shape, budget, validation)
 
 
