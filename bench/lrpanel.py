@@ -171,6 +171,8 @@ def val_batches(task: PanelTask) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return list(zip(x.chunk(VAL_BATCHES), y.chunk(VAL_BATCHES), strict=True))
 
 
+PROGRESS: list[str] = []
+"""Where ``run_panel`` writes the raw cases after each one (set by ``bench.rangetest``)."""
 GRID_CACHE: list[str] = []
 """``--grid-cache FILE``: grids are read from and written to this JSON file (set by
 ``bench.rangetest``), so that a re-run of the panel after a change of method trains only the
@@ -253,8 +255,16 @@ def panel_tasks(names: Sequence[str] | None) -> list[tuple[PanelTask, str]]:
 def run_panel(seeds: int, names: Sequence[str] | None, log: Callable[[str], None]
               ) -> tuple[list[Case], float]:
     torch.set_num_threads(1)
+    import json
+    from pathlib import Path
+
     begin = time.perf_counter()
-    cases = [run_case(t, seed, g, log) for t, g in panel_tasks(names) for seed in range(seeds)]
+    cases = []
+    for t, g in panel_tasks(names):
+        for seed in range(seeds):
+            cases.append(run_case(t, seed, g, log))
+            if PROGRESS:  # the cases so far, in case the run is cut short
+                Path(PROGRESS[0]).write_text(json.dumps(raw(cases)))
     return cases, time.perf_counter() - begin
 
 

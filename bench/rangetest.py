@@ -232,6 +232,8 @@ def run_panel_report(args: argparse.Namespace) -> list[str]:
 
     if args.grid_cache:
         lrpanel.GRID_CACHE[:] = [args.grid_cache]
+    args.out.mkdir(parents=True, exist_ok=True)
+    lrpanel.PROGRESS[:] = [str(args.out / "rangetest-panel.json")]
     cases, seconds = lrpanel.run_panel(args.seeds, args.tasks, lambda m: print(m, flush=True))
     args.out.mkdir(parents=True, exist_ok=True)
     chart_name = "rangetest-panel.png"
