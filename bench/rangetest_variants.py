@@ -7,7 +7,8 @@ For every case of the panel's raw numbers: rung 1's and rung 2's optima are reco
 recorded trials (``lrkit.informed.vertex``), each rule's suggestion is formed from them, and its
 loss ratio is *interpolated* on the case's 17-point grid (linear in log peak between the two
 grid peaks around it; the nearer one when a neighbour diverged). An interpolated ratio is an
-estimate, not a training run: it is the evidence for what to try next, not a result.
+estimate, not a training run: it is the evidence for what to try next, not a result. Tasks
+whose best validation loss is below ``bench.lrpanel.DEGENERATE`` are left out.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bench.lrpanel import DEGENERATE
 from lrkit.informed import HALF_DECADE, QUARTER_DECADE, vertex
 
 
@@ -61,13 +63,16 @@ RULES: dict[str, Callable[..., float]] = {
     "as shipped: b measured, in [-1.5, 0]": law(-1.5, 0.0),
     "b fixed -0.5": law(-1.5, 0.0, -0.5),
     "b fixed -0.25": law(-1.5, 0.0, -0.25),
+    "b fixed -0.75": law(-1.5, 0.0, -0.75),
+    "b fixed -1": law(-1.5, 0.0, -1.0),
     "b measured, in [-1.5, -0.25]": law(-1.5, -0.25),
     "no extrapolation (rung 2's optimum)": law(0.0, 0.0, 0.0),
 }
 
 
 def main(paths: Sequence[str]) -> int:
-    cases = [c for path in paths for c in json.loads(Path(path).read_text())]
+    cases = [c for path in paths for c in json.loads(Path(path).read_text())
+             if min(float(v) for v in c["grid"]) >= DEGENERATE]
     rows: dict[str, dict[str, list[float]]] = {r: {} for r in RULES}
     for c in cases:
         o1, o2 = optima(c["trials"]["informed"])
