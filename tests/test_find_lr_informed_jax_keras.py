@@ -9,6 +9,10 @@ import math
 import numpy as np
 import pytest
 
+# weak-evidence notes are expected on these small problems (their own tests are in
+# tests/test_rangetest_informed.py)
+pytestmark = pytest.mark.filterwarnings("ignore:find_lr. weak evidence")
+
 
 def least_squares(seed: int) -> tuple[np.ndarray, ...]:
     """Train (192) and validation (64) samples, 10 features, eigenvalues of X^T X / n from 3

@@ -12,6 +12,10 @@ import torch
 import lrkit as lk
 from lrkit.torch import find_lr
 
+# weak-evidence notes are expected on these small problems (their own tests are in
+# tests/test_rangetest_informed.py)
+pytestmark = pytest.mark.filterwarnings("ignore:find_lr. weak evidence")
+
 
 def half_mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 0.5 * ((out.squeeze(-1) - y) ** 2).mean()
