@@ -399,6 +399,26 @@ def example(task_name: str, seed: int, out: str) -> None:
     print(f"wrote {out}: suggestion {result.suggestion:.3g}, {result.steps_used} steps")
 
 
+def horizon_study(names: Sequence[str], seed: int = 0) -> list[str]:
+    """The grid's best peak when the same schedule is squeezed into 1/8, 1/4, 1/2 and all of
+    each task's budget: how the optimal peak moves with the run's length."""
+    torch.set_num_threads(1)
+    tasks = {t.name: t for t, _ in panel_tasks(None)}
+    lines = ["| task | T | best peak at T/8 | T/4 | T/2 | T |", "|---|---:|---:|---:|---:|---:|"]
+    for name in names:
+        task = tasks[name]
+        peaks = grid_peaks(task)
+        cells = []
+        for frac in (8, 4, 2, 1):
+            from bench.ensemble import train_grid
+
+            g = train_grid(task, seed, peaks, steps=task.steps // frac)
+            cells.append(f"{peaks[g.index(min(g))]:.3g}")
+        lines.append(f"| {name} | {task.steps} | " + " | ".join(cells) + " |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -409,5 +429,11 @@ if __name__ == "__main__":
     parser.add_argument("--example", default="digits_cnn_nesterov")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench/results/rangetest-example.png")
+    parser.add_argument("--horizons", default=None,
+                        help="comma-separated tasks: print the grid's best peak at 1/8, 1/4, 1/2 "
+                             "and all of each task's budget (seed --seed) instead")
     args = parser.parse_args()
-    example(args.example, args.seed, args.out)
+    if args.horizons:
+        horizon_study(args.horizons.split(","), args.seed)
+    else:
+        example(args.example, args.seed, args.out)
