@@ -24,12 +24,12 @@ from typing import Any
 
 import torch
 
-from bench.paneltasks import PanelTask, design_tasks, held_out_tasks
+from bench.paneltasks import PanelTask, design_tasks, fresh_tasks, held_out_tasks
 
 GRID_POINTS = 17
 GRID_LOW = {"sgd": -3.5, "adam": -4.5}  # log10 of the lowest grid peak, per optimizer family
 FIND_LR_LOADER_SEED = 500  # the range test sees the batches in another order than training
-RULES = ("lrkit", "fastai valley", "steepest", "Lightning", "lrkit 0.1")
+RULES = ("default", "informed")
 
 
 def grid_peaks(task: PanelTask) -> list[float]:
@@ -120,19 +120,26 @@ def _trim(lrs: Sequence[float], losses: Sequence[float], head: int, tail: int
 
 @dataclass
 class Case:
-    """The grid and every rule's outcome for one task and seed."""
+    """The grid and each call's outcome for one task and seed."""
 
     task: str
     seed: int
     family: str
-    held_out: bool
+    group: str
+    run_steps: int
     peaks: list[float]
     grid: list[float]
     suggestions: dict[str, float] = field(default_factory=dict)
     losses: dict[str, float] = field(default_factory=dict)
     steps: dict[str, int] = field(default_factory=dict)
-    trials: list[tuple[float, float]] = field(default_factory=list)
-    seconds: float = 0.0
+    trials: dict[str, list[tuple[float, int, float]]] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    slope: float = math.nan
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def held_out(self) -> bool:
+        return self.group != "design"
 
     @property
     def best(self) -> float:
@@ -150,55 +157,117 @@ class Case:
     def ratio(self, rule: str) -> float:
         return self.losses[rule] / self.best
 
+    def cost(self, rule: str) -> float:
+        """Optimizer steps spent as a fraction of the planned run."""
+        return self.steps[rule] / self.run_steps
 
-def run_case(task: PanelTask, seed: int, held_out: bool, log: Callable[[str], None]) -> Case:
-    from lrkit.rangetest import smoothed, suggest_lr
+
+VAL_BATCHES = 4
+DEGENERATE = 1e-3
+"""A task whose best validation loss is below this has no meaningful loss ratio (a separable
+validation set: the wine task)."""
+
+
+def val_batches(task: PanelTask) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The task's validation set (what ``evaluate`` scores) in ``VAL_BATCHES`` batches."""
+    x, y = task.validation
+    return list(zip(x.chunk(VAL_BATCHES), y.chunk(VAL_BATCHES), strict=True))
+
+
+PROGRESS: list[str] = []
+"""Where ``run_panel`` writes the raw cases after each one (set by ``bench.rangetest``)."""
+GRID_CACHE: list[str] = []
+"""``--grid-cache FILE``: grids are read from and written to this JSON file (set by
+``bench.rangetest``), so that a re-run of the panel after a change of method trains only the
+calls' suggestions. The key names the task, seed, budget and peaks; a changed task needs a new
+file."""
+
+
+def grid(task: PanelTask, seed: int, peaks: Sequence[float]) -> list[float]:
+    """``train`` at every peak: one vmapped ensemble where the task allows it."""
+    import json
+    from pathlib import Path
+
+    from bench.ensemble import train_grid
+
+    key = f"{task.name}/{seed}/{task.steps}/{peaks[0]:.6g}/{len(peaks)}"
+    path = Path(GRID_CACHE[0]) if GRID_CACHE else None
+    cache = json.loads(path.read_text()) if path is not None and path.exists() else {}
+    if key in cache:
+        return [float(v) for v in cache[key]]
+    values = (train_grid(task, seed, peaks) if task.batched
+              else [train(task, seed, p) for p in peaks])
+    if path is not None:
+        cache = json.loads(path.read_text()) if path.exists() else {}
+        cache[key] = [v if math.isfinite(v) else "inf" for v in values]
+        path.write_text(json.dumps(cache, indent=0))
+    return values
+
+
+def run_case(task: PanelTask, seed: int, group: str, log: Callable[[str], None]) -> Case:
+    import warnings
+
     from lrkit.torch import find_lr
 
     begin = time.perf_counter()
     peaks = grid_peaks(task)
-    grid = [train(task, seed, p) for p in peaks]
-    case = Case(task.name, seed, task.family, held_out, peaks, grid)
-    model = task.model(seed)
-    opt = task.optimizer(model, 1.0)
-    result = find_lr(model, opt, task.loss_fn, task.loader(seed + FIND_LR_LOADER_SEED),
-                     progress=False)
-    ema = smoothed(result.raw_losses, 0.98)
-    sweep = len(result.lrs)
-    case.suggestions = {
-        "lrkit": result.suggestion,
-        "fastai valley": fastai_valley(result.lrs, ema),
-        "steepest": steepest(result.lrs, ema),
-        "Lightning": lightning(result.lrs, ema),
-        "lrkit 0.1": suggest_lr(result.lrs, result.raw_losses),
-    }
-    case.steps = {rule: sweep for rule in RULES}
-    case.steps["lrkit"] = result.steps_used
-    case.trials = [(t.peak, t.score) for t in result.trials]
-    done: dict[float, float] = {}
-    for rule, peak in case.suggestions.items():
-        if peak not in done:
-            done[peak] = train(task, seed, peak)
-        case.losses[rule] = done[peak]
-    case.seconds = time.perf_counter() - begin
+    case = Case(task.name, seed, task.family, group, task.steps, peaks, grid(task, seed, peaks))
+    case.seconds["grid"] = time.perf_counter() - begin
+    for rule in RULES:
+        begin = time.perf_counter()
+        model = task.model(seed)
+        opt = task.optimizer(model, 1.0)
+        kwargs: dict[str, Any] = {}
+        if rule == "informed":
+            kwargs = {"total_steps": task.steps, "val_loader": val_batches(task)}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = find_lr(model, opt, task.loss_fn, task.loader(seed + FIND_LR_LOADER_SEED),
+                             progress=False, **kwargs)
+        case.suggestions[rule] = result.suggestion
+        case.steps[rule] = result.steps_used
+        case.trials[rule] = result.candidates
+        case.notes[rule] = [str(w.message) for w in caught if "find_lr" in str(w.message)]
+        if rule == "informed":
+            case.slope = result.slope
+        case.losses[rule] = train(task, seed, result.suggestion)
+        case.seconds[rule] = time.perf_counter() - begin
     log(f"{task.name} seed {seed}: lr* {case.lr_star:.3g} ({case.best:.4g}); "
-        + ", ".join(f"{r} {case.suggestions[r]:.3g} -> {case.ratio(r):.2f}" for r in RULES)
-        + f" [{case.seconds:.0f}s]")
+        + ", ".join(f"{r} {case.suggestions[r] / case.lr_star:.2f}x -> {case.ratio(r):.2f} "
+                    f"({case.cost(r):.2f} run)" for r in RULES)
+        + f" slope {case.slope:.2f} [" + ", ".join(f"{k} {v:.0f}s"
+                                                   for k, v in case.seconds.items()) + "]")
     return case
+
+
+GROUPS = ("design", "held out", "held out (new)")
+
+
+def panel_tasks(names: Sequence[str] | None) -> list[tuple[PanelTask, str]]:
+    tasks = ([(t, GROUPS[0]) for t in design_tasks()] + [(t, GROUPS[1]) for t in held_out_tasks()]
+             + [(t, GROUPS[2]) for t in fresh_tasks()])
+    if names:
+        known = {t.name for t, _ in tasks} | set(GROUPS)
+        unknown = set(names) - known
+        if unknown:
+            raise ValueError(f"unknown panel tasks {sorted(unknown)}; known: {sorted(known)}")
+        tasks = [(t, g) for t, g in tasks if t.name in names or g in names]
+    return tasks
 
 
 def run_panel(seeds: int, names: Sequence[str] | None, log: Callable[[str], None]
               ) -> tuple[list[Case], float]:
     torch.set_num_threads(1)
-    tasks = [(t, False) for t in design_tasks()] + [(t, True) for t in held_out_tasks()]
-    if names:
-        unknown = set(names) - {t.name for t, _ in tasks}
-        if unknown:
-            raise ValueError(f"unknown panel tasks {sorted(unknown)}; known: "
-                             f"{[t.name for t, _ in tasks]}")
-        tasks = [(t, h) for t, h in tasks if t.name in names]
+    import json
+    from pathlib import Path
+
     begin = time.perf_counter()
-    cases = [run_case(t, seed, h, log) for t, h in tasks for seed in range(seeds)]
+    cases = []
+    for t, g in panel_tasks(names):
+        for seed in range(seeds):
+            cases.append(run_case(t, seed, g, log))
+            if PROGRESS:  # the cases so far, in case the run is cut short
+                Path(PROGRESS[0]).write_text(json.dumps(raw(cases)))
     return cases, time.perf_counter() - begin
 
 
@@ -219,51 +288,52 @@ def _ratio_text(r: float) -> str:
 
 
 def report(cases: list[Case], seconds: float, chart_name: str | None) -> list[str]:
-    groups = {
-        "design": [c for c in cases if not c.held_out],
-        "held out": [c for c in cases if c.held_out],
-        "all": cases,
-    }
+    groups = {g: [c for c in cases if c.group == g] for g in GROUPS}
+    groups = {g: cs for g, cs in groups.items() if cs}
+    groups["all held out"] = [c for c in cases if c.held_out]
+    degenerate = {c.task for c in cases if c.best < DEGENERATE}
+    if degenerate:
+        groups["all held out but " + ", ".join(sorted(degenerate))] = [
+            c for c in cases if c.held_out and c.task not in degenerate]
     lines = [
         "## The panel: training at each suggestion against a grid search",
         "",
         f"{len({c.task for c in cases})} tasks x {len({c.seed for c in cases})} seeds "
-        f"({seconds / 60:.0f} min in all). Each cell: median / worst of the final validation "
-        "loss at the rule's suggestion over the best of a 17-point grid of peaks (quarter "
+        f"({seconds / 60:.1f} min in all). Each cell: median / worst of the final validation "
+        "loss at the call's suggestion over the best of a 17-point grid of peaks (quarter "
         "decades), every run warmup 5% + cosine over the task's budget from the same initial "
-        "weights and batches. The five rules read the same `find_lr` sweep (1e-7..10, 100 steps); "
-        "only lrkit's default also runs its trials. The issue's bar: median <= 1.10 and worst "
-        "<= 1.5, for momentum SGD and Adam alike.",
+        "weights and batches. `default`: `find_lr(model, opt, loss_fn, loader)`; `informed`: "
+        "`find_lr(..., total_steps=T, val_loader=val)` (schedule and budget left at their "
+        "defaults: warmup 5% + cosine, 1.5 T), `val` the validation set in 4 batches. "
+        "Cost: optimizer steps spent as a fraction of the planned run (median / worst). The "
+        "issue's bar for the informed call: median <= 1.10 and worst <= 1.5, at most 2x the run. "
+        f"A task whose best validation loss is below {DEGENERATE:g} has no meaningful ratio "
+        "and gets a column without it.",
         "",
-        "| rule | steps (median) | " + " | ".join(
-            f"{g}: SGD | {g}: Adam" for g in groups if groups[g]) + " |",
-        "|---|---:|" + "---:|---:|" * sum(1 for g in groups if groups[g]),
+        "| call | " + " | ".join(f"{g}" for g in groups) + " | cost (runs) |",
+        "|---|" + "---:|" * len(groups) + "---:|",
     ]
     for rule in RULES:
-        cells = []
-        for cs in groups.values():
-            if not cs:
-                continue
-            for fam in ("sgd", "adam"):
-                cells.append(_summary([c.ratio(rule) for c in cs if c.family == fam]))
-        steps = statistics.median([c.steps[rule] for c in cases])
-        lines.append(f"| {rule} | {steps:.0f} | " + " | ".join(cells) + " |")
+        cells = [_summary([c.ratio(rule) for c in cs]) for cs in groups.values()]
+        lines.append(f"| {rule} | " + " | ".join(cells) + " | "
+                     + _summary([c.cost(rule) for c in cases]) + " |")
     lines += [
         "",
-        "Per task and seed: `lr*` the grid's best peak, then each rule's suggestion as a multiple "
-        "of `lr*` and, after the arrow, its loss ratio (bold above 1.5). Held-out tasks were run "
-        "only after the method was fixed.",
+        "Per task and seed: `lr*` the grid's best peak, then each call's suggestion as a "
+        "multiple of `lr*`, after the arrow its loss ratio (bold above 1.5), and its cost in "
+        "runs; `b` the exponent of the optimal peak in the run's length that the informed call "
+        "measured; `notes` how many weak-evidence warnings it gave.",
         "",
-        "| task | seed | lr* | best loss | " + " | ".join(RULES) + " | lrkit steps |",
-        "|---|---:|---:|---:|" + "---|" * len(RULES) + "---:|",
+        "| task | group | seed | T | lr* | best loss | default | informed | b | notes |",
+        "|---|---|---:|---:|---:|---:|---|---|---:|---:|",
     ]
     for c in cases:
-        name = c.task + (" (held out)" if c.held_out else "")
         edge = " (grid edge)" if c.at_grid_edge else ""
-        cells = [f"{c.suggestions[r] / c.lr_star:.2f}x -> {_ratio_text(c.ratio(r))}"
-                 for r in RULES]
-        lines.append(f"| {name} | {c.seed} | {c.lr_star:.3g}{edge} | {c.best:.4g} | "
-                     + " | ".join(cells) + f" | {c.steps['lrkit']} |")
+        cells = [f"{c.suggestions[r] / c.lr_star:.2f}x -> {_ratio_text(c.ratio(r))} "
+                 f"({c.cost(r):.2f})" for r in RULES]
+        lines.append(f"| {c.task} | {c.group} | {c.seed} | {c.run_steps} | {c.lr_star:.3g}{edge} "
+                     f"| {c.best:.4g} | " + " | ".join(cells)
+                     + f" | {c.slope:.2f} | {len(c.notes['informed'])} |")
     if chart_name:
         lines += ["", f"![grid curves and suggestions]({chart_name})", ""]
     return lines
@@ -280,8 +350,7 @@ def chart(cases: list[Case], path: str) -> None:
     cols = 3
     rows = math.ceil(len(names) / cols)
     fig = Figure(figsize=(12, 3.2 * rows), dpi=100, layout="constrained")
-    markers = {"lrkit": ("C3", "*", 12), "fastai valley": ("C0", "o", 6),
-               "steepest": ("C2", "s", 6)}
+    markers = {"informed": ("C3", "*", 12), "default": ("C0", "o", 6)}
     for i, name in enumerate(names):
         ax = fig.add_subplot(rows, cols, i + 1)
         for c in (c for c in cases if c.task == name):
@@ -293,8 +362,8 @@ def chart(cases: list[Case], path: str) -> None:
         ax.set_xscale("log")
         ax.set_ylim(0.9, 4.1)
         ax.axhline(1.1, color="C3", linewidth=0.6, linestyle=":")
-        ax.set_title(name + (" (held out)" if any(c.held_out for c in cases if c.task == name)
-                             else ""), fontsize="small")
+        group = next(c.group for c in cases if c.task == name)
+        ax.set_title(f"{name} ({group})", fontsize="small")
         ax.set_xlabel("peak learning rate", fontsize="small")
         ax.set_ylabel("val loss / grid best (cut at 4)", fontsize="small")
         ax.grid(True, which="both", alpha=0.2)
@@ -304,10 +373,11 @@ def chart(cases: list[Case], path: str) -> None:
 
 
 def raw(cases: list[Case]) -> list[dict[str, Any]]:
-    return [{"task": c.task, "seed": c.seed, "family": c.family, "held_out": c.held_out,
-             "peaks": c.peaks, "grid": c.grid, "suggestions": c.suggestions,
-             "losses": c.losses, "steps": c.steps, "trials": c.trials,
-             "seconds": round(c.seconds, 1)} for c in cases]
+    return [{"task": c.task, "seed": c.seed, "family": c.family, "group": c.group,
+             "run_steps": c.run_steps, "peaks": c.peaks, "grid": c.grid,
+             "suggestions": c.suggestions, "losses": c.losses, "steps": c.steps,
+             "trials": c.trials, "notes": c.notes, "slope": c.slope,
+             "seconds": {k: round(v, 1) for k, v in c.seconds.items()}} for c in cases]
 
 
 def example(task_name: str, seed: int, out: str) -> None:
@@ -315,7 +385,7 @@ def example(task_name: str, seed: int, out: str) -> None:
     from lrkit.torch import find_lr
 
     torch.set_num_threads(1)
-    tasks = {t.name: t for t in [*design_tasks(), *held_out_tasks()]}
+    tasks = {t.name: t for t, _ in panel_tasks(None)}
     task = tasks[task_name]
     model = task.model(seed)
     result = find_lr(model, task.optimizer(model, 1.0), task.loss_fn,
@@ -329,6 +399,26 @@ def example(task_name: str, seed: int, out: str) -> None:
     print(f"wrote {out}: suggestion {result.suggestion:.3g}, {result.steps_used} steps")
 
 
+def horizon_study(names: Sequence[str], seed: int = 0) -> list[str]:
+    """The grid's best peak when the same schedule is squeezed into 1/8, 1/4, 1/2 and all of
+    each task's budget: how the optimal peak moves with the run's length."""
+    torch.set_num_threads(1)
+    tasks = {t.name: t for t, _ in panel_tasks(None)}
+    lines = ["| task | T | best peak at T/8 | T/4 | T/2 | T |", "|---|---:|---:|---:|---:|---:|"]
+    for name in names:
+        task = tasks[name]
+        peaks = grid_peaks(task)
+        cells = []
+        for frac in (8, 4, 2, 1):
+            from bench.ensemble import train_grid
+
+            g = train_grid(task, seed, peaks, steps=task.steps // frac)
+            cells.append(f"{peaks[g.index(min(g))]:.3g}")
+        lines.append(f"| {name} | {task.steps} | " + " | ".join(cells) + " |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -339,5 +429,11 @@ if __name__ == "__main__":
     parser.add_argument("--example", default="digits_cnn_nesterov")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="bench/results/rangetest-example.png")
+    parser.add_argument("--horizons", default=None,
+                        help="comma-separated tasks: print the grid's best peak at 1/8, 1/4, 1/2 "
+                             "and all of each task's budget (seed --seed) instead")
     args = parser.parse_args()
-    example(args.example, args.seed, args.out)
+    if args.horizons:
+        horizon_study(args.horizons.split(","), args.seed)
+    else:
+        example(args.example, args.seed, args.out)

@@ -190,7 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--panel", action="store_true",
                         help="first run the training panel (bench/lrpanel.py; an hour or more)")
-    parser.add_argument("--seeds", type=int, default=3, help="panel seeds per task")
+    parser.add_argument("--seeds", type=int, default=2, help="panel seeds per task")
+    parser.add_argument("--grid-cache", default=None,
+                        help="read and write the panel's grids in this JSON file (re-runs "
+                             "train only the suggestions)")
     parser.add_argument("--tasks", type=lambda t: [x for x in t.split(",") if x], default=None,
                         help="panel tasks, comma-separated (default: all)")
     args = parser.parse_args(argv)
@@ -227,6 +230,10 @@ def run_panel_report(args: argparse.Namespace) -> list[str]:
 
     from bench import lrpanel
 
+    if args.grid_cache:
+        lrpanel.GRID_CACHE[:] = [args.grid_cache]
+    args.out.mkdir(parents=True, exist_ok=True)
+    lrpanel.PROGRESS[:] = [str(args.out / "rangetest-panel.json")]
     cases, seconds = lrpanel.run_panel(args.seeds, args.tasks, lambda m: print(m, flush=True))
     args.out.mkdir(parents=True, exist_ok=True)
     chart_name = "rangetest-panel.png"

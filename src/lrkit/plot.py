@@ -419,10 +419,17 @@ def plot_range_test(result: RangeTestResult, path: str | None = None, *, ax: Any
     median = running_median(raw, max(2, len(raw) // 20))
     ax.plot(lrs, median, color="C1", linewidth=1.2, label="sweep: running median")
     shown = [*losses, *median]
-    scored = [(t.peak, t.score) for t in result.trials if math.isfinite(t.score)]
-    if scored:
-        ax.plot([p for p, _ in scored], [s for _, s in scored], "o", color="C2", markersize=6,
-                label=f"trials: final loss ({result.trials[0].steps} steps each)", zorder=3)
+    horizons = sorted({t.horizon or t.steps for t in result.trials})
+    for i, h in enumerate(horizons):  # the informed call runs two horizons
+        scored = [(t.peak, t.score) for t in result.trials
+                  if (t.horizon or t.steps) == h and math.isfinite(t.score)]
+        if not scored:
+            continue
+        judged = ("validation loss" if result.trials[0].judged_on == "validation"
+                  else "final loss")
+        ax.plot([p for p, _ in scored], [s for _, s in scored], "os^"[i % 3],
+                color=f"C{2 + i}", markersize=6, label=f"trials: {judged} ({h} steps each)",
+                zorder=3)
         shown += [s for _, s in scored]
     ax.set_xscale("log")
     k = min(range(len(losses)), key=losses.__getitem__)

@@ -109,14 +109,20 @@ class Session(Protocol):
 class Trial:
     """One short training run from the restored start: ``lrs[i] = peak * schedule(i)``,
     ``losses[i]`` the loss of step ``i`` (measured before it trains); ``score`` the mean of the
-    last ``SCORE_FRACTION`` of the losses, ``inf`` when the run diverged (``stop_reason``
-    ``"diverged"`` or ``"non-finite loss"``, else ``"completed"``)."""
+    last ``SCORE_FRACTION`` of the losses (``judged_on="training"``) or the validation loss
+    after the run (``"validation"``), ``inf`` when the run diverged (``stop_reason``
+    ``"diverged"`` or ``"non-finite loss"``, else ``"completed"``). ``horizon`` is the planned
+    length of the trial; ``samples`` what the score averages (the last losses, or the loss of
+    each validation batch), for paired comparisons between trials."""
 
     peak: float
     lrs: tuple[float, ...]
     losses: tuple[float, ...]
     score: float
     stop_reason: str
+    horizon: int = 0
+    samples: tuple[float, ...] = ()
+    judged_on: str = "training"
 
     @property
     def steps(self) -> int:
@@ -136,6 +142,12 @@ class RangeTestResult:
     up (``reach``, ``ceiling``); ``trials`` the short runs between them; ``suggestion`` the peak
     rate to train with; ``sweep_suggestion`` what the sweep alone suggests (``suggest_lr``,
     lrkit 0.1's rule); ``steps_used`` every optimizer step taken (sweep and trials).
+
+    The informed call (``total_steps`` given; ``lrkit.informed``) also fills ``total_steps``,
+    ``budget``, ``horizons`` (its two trial lengths), ``optima`` (``(horizon, optimal peak)``
+    per rung, before the extrapolation), ``slope`` (the measured exponent ``b`` of
+    ``v(h) ~ h ** b``) and ``notes`` (why the evidence is weak, if it is;
+    each also warned and logged).
     """
 
     lrs: tuple[float, ...]
@@ -148,6 +160,12 @@ class RangeTestResult:
     trials: tuple[Trial, ...] = ()
     steps_used: int = -1
     reach: float = math.nan
+    total_steps: int | None = None
+    budget: int | None = None
+    horizons: tuple[int, ...] = ()
+    optima: tuple[tuple[int, float], ...] = ()
+    notes: tuple[str, ...] = ()
+    slope: float = math.nan
 
     def __post_init__(self) -> None:
         if self.steps_used < 0:
@@ -158,6 +176,11 @@ class RangeTestResult:
     def min_loss_lr(self) -> float:
         """The rate at the lowest smoothed loss of the sweep (too high to train with)."""
         return self.lrs[min(range(len(self.losses)), key=self.losses.__getitem__)]
+
+    @property
+    def candidates(self) -> list[tuple[float, int, float]]:
+        """``(peak, horizon, score)`` of every trial, in the order they ran."""
+        return [(t.peak, t.horizon or len(t.lrs), t.score) for t in self.trials]
 
     @property
     def best_trial(self) -> Trial | None:
@@ -494,26 +517,38 @@ def run(
     trial_steps: int,
     progress: bool,
     owner: str = "find_lr",
+    plan: Any = None,
+    validate: bool = False,
 ) -> RangeTestResult:
     """The range test on ``session``: the sweep, then (``trials > 0``) the trials, each phase
-    after ``session.restart()``. The caller restores its state afterwards (also on an
-    exception)."""
+    after ``session.restart()``. With ``plan`` (``lrkit.informed.make_plan``: the informed
+    call) the trials are ``lrkit.informed.search``'s; with ``validate`` a trial is judged by
+    ``session.validate()`` (``lrkit.informed.ValidatingSession``). The caller restores its
+    state afterwards (also on an exception)."""
     check_arguments(owner, start, end, steps, smooth, diverge, trials, trial_steps)
-    bar = _progress_bar(steps + trials * trial_steps, progress, owner)
+    total = plan.budget if plan is not None else steps + trials * trial_steps
+    bar = _progress_bar(total, progress, owner)
+    info: dict[str, Any] = {}
     try:
         session.restart()
         lrs, losses, raw, reason = _sweep(session, start, end, steps, smooth, diverge, bar, owner)
         top = ceiling(lrs, raw)
         first, cap = reach(lrs, raw), top / CEILING_DIVISOR
         done: list[Trial] = []
-        if trials:
+        if plan is not None:
+            from lrkit.informed import search
+
+            suggestion, done, info = search(session, plan, top, len(lrs), smooth, diverge, bar,
+                                            owner)
+        elif trials:
             tried: dict[float, float] = {}
             while len(done) < trials:
                 peak = next_trial_peak(tried, first, cap)
                 if peak is None:
                     break
                 session.restart()
-                trial = _trial(session, peak, trial_steps, smooth, diverge, bar, owner)
+                trial = _trial(session, peak, trial_steps, smooth, diverge, bar, owner,
+                               validate)
                 done.append(trial)
                 tried[peak] = trial.score
                 if bar is not None:
@@ -535,7 +570,10 @@ def run(
     return RangeTestResult(
         lrs=tuple(lrs), losses=tuple(losses), raw_losses=tuple(raw), suggestion=suggestion,
         stop_reason=reason, ceiling=top, sweep_suggestion=suggest_lr(lrs, raw),
-        trials=tuple(done), reach=first,
+        trials=tuple(done), reach=first, total_steps=info.get("total_steps"),
+        budget=info.get("budget"), horizons=info.get("horizons", ()),
+        optima=info.get("optima", ()), notes=info.get("notes", ()),
+        slope=info.get("slope", math.nan),
     )
 
 
@@ -585,7 +623,7 @@ def _sweep(session: Session, start: float, end: float, steps: int, smooth: float
 
 
 def _trial(session: Session, peak: float, steps: int, smooth: float, diverge: float, bar: Any,
-           owner: str) -> Trial:
+           owner: str, validate: bool = False) -> Trial:
     rates = trial_rates(peak, steps)
     stop = _DivergenceStop(steps, smooth, diverge)
     losses: list[float] = []
@@ -603,8 +641,17 @@ def _trial(session: Session, peak: float, steps: int, smooth: float, diverge: fl
             break
     if bar is not None and len(losses) < steps:
         bar.update(steps - len(losses))  # the bar counts the budget; a stopped trial used less
+    score = trial_score(losses, steps)
+    samples = tuple(losses[-max(1, round(SCORE_FRACTION * steps)):])
+    if validate and math.isfinite(score):
+        parts = session.validate()  # type: ignore[attr-defined]
+        weight = math.fsum(w for _, w in parts)
+        score = math.fsum(v * w for v, w in parts) / weight if weight > 0 else math.inf
+        score = score if math.isfinite(score) else math.inf
+        samples = tuple(v for v, _ in parts)
     return Trial(peak=peak, lrs=tuple(rates[: len(losses)]), losses=tuple(losses),
-                 score=trial_score(losses, steps), stop_reason=reason)
+                 score=score, stop_reason=reason, horizon=steps, samples=samples,
+                 judged_on="validation" if validate else "training")
 
 
 # ---------------------------------------------------------------------------------------------

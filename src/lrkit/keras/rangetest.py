@@ -9,12 +9,13 @@ the optimizer's variables back afterwards.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
 import numpy as np
 
+from lrkit.informed import make_plan
 from lrkit.rangetest import (
     TRIAL_STEPS,
     TRIALS,
@@ -97,6 +98,7 @@ class _KerasSession:
         self.saved = [np.array(keras.ops.convert_to_numpy(v.value), copy=True)
                       for v in self.variables]
         self.lr_value = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+        self.val_batches: list[tuple[Any, Any]] = []
 
     def restart(self) -> None:
         self.restore()
@@ -118,6 +120,42 @@ class _KerasSession:
         logs = self.model.train_on_batch(batch[0], batch[1], return_dict=True)
         loss = float(keras.ops.convert_to_numpy(logs["loss"]))
         return loss if math.isfinite(loss) else math.nan
+
+    def validate(self) -> list[tuple[float, float]]:
+        """``(loss, samples)`` per validation batch (``model.test_on_batch``; no training)."""
+        parts = []
+        for x, y in self.val_batches:
+            logs = self.model.test_on_batch(x, y, return_dict=True)
+            size = _length(x, "validation_data")
+            parts.append((float(keras.ops.convert_to_numpy(logs["loss"])), float(size)))
+        return parts
+
+
+def _validation_batches(data: Any, batch_size: int) -> list[tuple[Any, Any]]:
+    """``validation_data`` as a list of ``(x, y)`` batches: ``(x, y)`` arrays cut in order into
+    batches of ``batch_size``, or an iterable of ``(x, y)`` batches read once."""
+    if isinstance(data, tuple) and len(data) == 2 and not _is_batch_list(data):
+        x, y = data
+        n = _length(x, "validation_data")
+        if _length(y, "validation_data") != n or n == 0:
+            raise ValueError("find_lr: validation_data must be (x, y) with as many samples in "
+                             f"each, at least one; got {n} and {_length(y, 'validation_data')}")
+        idx = np.arange(n)
+        return [(_take(x, idx[i : i + batch_size]), _take(y, idx[i : i + batch_size]))
+                for i in range(0, n, batch_size)]
+    if isinstance(data, np.ndarray) or not hasattr(data, "__iter__"):
+        raise ValueError("find_lr: validation_data must be (x, y) arrays or an iterable of "
+                         f"(x, y) batches; got {type(data).__name__}")
+    batches = list(data)
+    if not batches or any(not isinstance(b, tuple | list) or len(b) != 2 for b in batches):
+        raise ValueError("find_lr: validation_data must hold (x, y) batches, at least one")
+    return [(b[0], b[1]) for b in batches]
+
+
+def _is_batch_list(data: tuple[Any, Any]) -> bool:
+    """``((x0, y0), (x1, y1))``: two batches, not one pair of arrays."""
+    return all(isinstance(b, tuple | list) and len(b) == 2 and not isinstance(b, np.ndarray)
+               and hasattr(b[0], "shape") for b in data)
 
 
 def _build(model: Any, batches: Any) -> None:
@@ -168,6 +206,10 @@ def find_lr(
     trials: int = TRIALS,
     trial_steps: int = TRIAL_STEPS,
     progress: bool = True,
+    total_steps: int | None = None,
+    schedule: Callable[[float], float] | None = None,
+    validation_data: Any = None,
+    budget: int | None = None,
 ) -> RangeTestResult:
     """LR range test for a compiled Keras 3 model: ``lrkit.torch.find_lr``'s sweep, trials and
     suggestion, one ``model.train_on_batch`` per step.
@@ -186,8 +228,16 @@ def find_lr(
 
     Returns ``lrkit.rangetest.RangeTestResult``: ``.suggestion`` is the peak rate to train
     with, ``.steps_used`` the optimizer steps it cost.
+
+    The informed call (``total_steps``, ``schedule``, ``budget``) is ``lrkit.torch.find_lr``'s;
+    ``validation_data`` (``(x_val, y_val)`` arrays, cut into batches of ``batch_size``, or an
+    iterable of ``(x, y)`` batches) judges each trial by ``model.test_on_batch``'s loss,
+    averaged over the batches by their sizes.
     """
     check_arguments("find_lr", start, end, steps, smooth, diverge, trials, trial_steps)
+    val = None if validation_data is None else _validation_batches(validation_data,
+                                                                   max(1, int(batch_size)))
+    plan = make_plan("find_lr", total_steps, schedule, budget, val is not None, steps)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"find_lr: batch_size must be an integer >= 1; got {batch_size!r}")
     optimizer = getattr(model, "optimizer", None)
@@ -209,13 +259,16 @@ def find_lr(
         raise ValueError("find_lr: y is None and x is not an iterable of (inputs, targets) "
                          f"batches (got {type(x).__name__}); pass the targets as y")
     else:
-        batches = Batches(x, trial_steps, "find_lr")
+        keep = trial_steps if plan is None else plan.horizons(steps)[1]
+        batches = Batches(x, keep, "find_lr")
     _build(model, batches)
     rngs = GlobalRNGs()
     session = _KerasSession(model, batches, rngs)
+    session.val_batches = val or []
     try:
         return run(session, start=start, end=end, steps=steps, smooth=smooth, diverge=diverge,
-                   trials=trials, trial_steps=trial_steps, progress=progress, owner="find_lr")
+                   trials=trials, trial_steps=trial_steps, progress=progress, owner="find_lr",
+                   plan=plan, validate=val is not None)
     finally:
         session.restore()
         optimizer.learning_rate = session.lr_value

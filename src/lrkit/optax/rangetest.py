@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from lrkit.informed import make_plan
 from lrkit.rangetest import (
     TRIAL_STEPS,
     TRIALS,
@@ -66,6 +67,8 @@ class _OptaxSession:
             return optax.apply_updates(params, updates), state, loss
 
         self.train_step = train_step
+        self.eval_loss = jax.jit(loss_fn)
+        self.val_batches: list[Any] = []
 
     def restart(self) -> None:
         self.rngs.restore()
@@ -80,6 +83,13 @@ class _OptaxSession:
             self.params, self.state, batch, jnp.asarray(lr, dtype=self.lr_dtype)
         )
         return float(loss)
+
+    def validate(self) -> list[tuple[float, float]]:
+        """``(loss_fn(params, batch), 1)`` for each validation batch."""
+        parts = [(float(self.eval_loss(self.params, batch)), 1.0) for batch in self.val_batches]
+        if not parts:
+            raise ValueError("find_lr: val_batches yielded no batches")
+        return parts
 
 
 def find_lr(
@@ -96,6 +106,10 @@ def find_lr(
     trials: int = TRIALS,
     trial_steps: int = TRIAL_STEPS,
     progress: bool = True,
+    total_steps: int | None = None,
+    schedule: Callable[[float], float] | None = None,
+    val_batches: Iterable[Any] | None = None,
+    budget: int | None = None,
 ) -> RangeTestResult:
     """LR range test for JAX: ``lrkit.torch.find_lr``'s sweep, trials and suggestion.
 
@@ -113,13 +127,27 @@ def find_lr(
     Returns ``lrkit.rangetest.RangeTestResult``: ``.suggestion`` is the peak rate to train
     with, ``.steps_used`` the optimizer steps it cost (at most ``steps + trials *
     trial_steps``). The arguments mean what they mean for ``lrkit.torch.find_lr``.
+
+    The informed call (``total_steps``, ``schedule``, ``budget``) is ``lrkit.torch.find_lr``'s;
+    ``val_batches`` (an iterable of batches, read once) judges each trial by the mean of
+    ``loss_fn(params, batch)`` over them.
     """
     check_arguments("find_lr", start, end, steps, smooth, diverge, trials, trial_steps)
+    val: list[Any] | None = None
+    if val_batches is not None:
+        if not isinstance(val_batches, Iterable):
+            raise ValueError("find_lr: val_batches must be an iterable of batches; got "
+                             f"{type(val_batches).__name__}")
+        val = list(val_batches)
+    plan = make_plan("find_lr", total_steps, schedule, budget, val is not None, steps)
     tx = _injected(optimizer_factory, start)
     rngs = GlobalRNGs()
-    session = _OptaxSession(loss_fn, params, tx, Batches(batches, trial_steps, "find_lr"), rngs)
+    keep = trial_steps if plan is None else plan.horizons(steps)[1]
+    session = _OptaxSession(loss_fn, params, tx, Batches(batches, keep, "find_lr"), rngs)
+    session.val_batches = val or []
     try:
         return run(session, start=start, end=end, steps=steps, smooth=smooth, diverge=diverge,
-                   trials=trials, trial_steps=trial_steps, progress=progress, owner="find_lr")
+                   trials=trials, trial_steps=trial_steps, progress=progress, owner="find_lr",
+                   plan=plan, validate=val is not None)
     finally:
         rngs.restore()

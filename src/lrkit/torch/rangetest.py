@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
 
 from lrkit._validate import WrongTypeError
+from lrkit.informed import make_plan
 from lrkit.rangetest import (
     TRIAL_STEPS,
     TRIALS,
@@ -22,6 +23,7 @@ from lrkit.rangetest import (
     GlobalRNGs,
     RangeTestResult,
     centred_average,
+    check_arguments,
     divergence_check_start,
     run,
     suggest_lr,
@@ -146,6 +148,7 @@ class _TorchSession:
         self.batches = batches
         self.snapshot = snapshot
         self.device = device
+        self.val_loader: Iterable[Any] | None = None
         initial = [_get_lr(g) for g in optimizer.param_groups]
         top = max(initial)
         self.ratios = [lr / top for lr in initial] if top > 0 else [1.0] * len(initial)
@@ -174,6 +177,27 @@ class _TorchSession:
             self.optimizer.step()
         return value
 
+    def validate(self) -> list[tuple[float, float]]:
+        """``(mean loss, batch size)`` for each batch of the validation loader, in eval mode."""
+        parts = []
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                for batch in self.val_loader or ():
+                    if not isinstance(batch, tuple | list) or len(batch) != 2:
+                        raise WrongTypeError(
+                            "find_lr: each batch of val_loader must be a pair (inputs, "
+                            f"targets); got {type(batch).__name__}")
+                    inputs, targets = _to(batch[0], self.device), _to(batch[1], self.device)
+                    value = float(self.loss_fn(self.model(inputs), targets).item())
+                    size = len(targets) if hasattr(targets, "__len__") else 1
+                    parts.append((value, float(size)))
+        finally:
+            self.model.train()
+        if not parts:
+            raise ValueError("find_lr: val_loader yielded no batches")
+        return parts
+
 
 def find_lr(
     model: torch.nn.Module,
@@ -190,6 +214,10 @@ def find_lr(
     trial_steps: int = TRIAL_STEPS,
     progress: bool = True,
     device: Any = None,
+    total_steps: int | None = None,
+    schedule: Callable[[float], float] | None = None,
+    val_loader: Iterable[Any] | None = None,
+    budget: int | None = None,
 ) -> RangeTestResult:
     """LR range test: a sweep of ``steps`` optimizer steps at
     ``lr_i = start * (end/start) ** (i/(steps-1))``, then up to ``trials`` short warmup + cosine
@@ -212,13 +240,37 @@ def find_lr(
     the python, numpy and torch (CPU and initialised CUDA) RNG states and the loader's own
     generators are exactly what they were, also when the test raises. A tqdm bar is shown when
     ``progress`` and stderr is a terminal.
+
+    **The informed call** (``lrkit.informed``): told the planned run, ``total_steps`` (its length
+    in optimizer steps) and ``schedule`` (its shape: the rate at step ``t`` is ``peak *
+    schedule(t)``, peak 1; default linear warmup over 5% then cosine to 0), the trials run that
+    schedule squeezed into two shortened horizons (successive halving over candidate peaks) and
+    the optimum is extrapolated to ``total_steps``; ``.suggestion`` is the peak for that run.
+    ``budget`` caps the optimizer steps spent, sweep included (default ``1.5 * total_steps``).
+    With ``val_loader`` (an iterable of ``(inputs, targets)`` batches, scored in eval mode
+    under ``torch.no_grad()`` after each trial; its batches are forward passes, not counted in
+    the budget) trials are judged on validation loss, else on their last training losses.
+    ``val_loader`` without ``total_steps`` judges the default call's trials the same way.
     """
+    if val_loader is not None:
+        if isinstance(val_loader, Iterator):
+            val_loader = list(val_loader)  # one-shot: read once, scored after every trial
+        elif not isinstance(val_loader, Iterable):
+            raise ValueError("find_lr: val_loader must be an iterable of (inputs, targets) "
+                             f"batches (a DataLoader, a list); got {type(val_loader).__name__}")
+    check_arguments("find_lr", start, end, steps, smooth, diverge, trials, trial_steps)
+    plan = make_plan("find_lr", total_steps, schedule, budget, val_loader is not None, steps)
     generators = loader_generators(loader)
+    if val_loader is not None:
+        generators += [g for g in loader_generators(val_loader) if g not in generators]
     snapshot = _Snapshot(model, optimizer, generators)
-    batches = Batches(loader, trial_steps, "find_lr")
+    keep = trial_steps if plan is None else plan.horizons(steps)[1]
+    batches = Batches(loader, keep, "find_lr")
     session = _TorchSession(model, optimizer, loss_fn, batches, snapshot, device)
+    session.val_loader = val_loader
     try:
         return run(session, start=start, end=end, steps=steps, smooth=smooth, diverge=diverge,
-                   trials=trials, trial_steps=trial_steps, progress=progress, owner="find_lr")
+                   trials=trials, trial_steps=trial_steps, progress=progress, owner="find_lr",
+                   plan=plan, validate=val_loader is not None)
     finally:
         snapshot.restore(model, optimizer)
