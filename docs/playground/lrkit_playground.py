@@ -20,7 +20,7 @@ import math
 from typing import Any
 
 import lrkit as lk
-from lrkit.display import nice_ticks
+from lrkit.display import _label, _num, nice_ticks
 
 WIDTH, HEIGHT = 880, 400
 """Chart size in pixels."""
@@ -33,18 +33,6 @@ COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c
           "#e377c2")
 
 _state: dict[str, Any] = {"curves": [], "steps": 1, "peak": 1.0, "ymax": 1.0}
-
-
-def _label(x: float) -> str:
-    if x == 0:
-        return "0"
-    if abs(x) >= 1e6 or abs(x) < 1e-3:
-        return f"{x:.3g}"
-    return f"{x:g}"
-
-
-def _num(x: float) -> str:
-    return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
 def parse_steps(text: str) -> int:

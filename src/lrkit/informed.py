@@ -331,23 +331,10 @@ def _noise_note(trials: list[Any], scores: dict[float, float], best: float, fact
 
 def _informed_trial(session: Any, plan: Plan, peak: float, horizon: int, smooth: float,
                     diverge: float, bar: Any, owner: str) -> Any:
-    from lrkit.rangetest import Trial, _as_float, _DivergenceStop, trial_score
+    from lrkit.rangetest import Trial, run_rates, trial_score
 
     rates = plan.rates(peak, horizon)
-    stop = _DivergenceStop(horizon, smooth, diverge)
-    losses: list[float] = []
-    reason = "completed"
-    for lr in rates:
-        value = _as_float(session.step(lr), owner)
-        if not math.isfinite(value):
-            reason = "non-finite loss"
-            break
-        losses.append(value)
-        if bar is not None:
-            bar.update(1)
-        if stop.update(value)[1]:
-            reason = "diverged"
-            break
+    losses, reason = run_rates(session, rates, smooth, diverge, bar, owner)
     samples: tuple[float, ...] = ()
     if reason != "completed":
         score = math.inf

@@ -622,23 +622,28 @@ def _sweep(session: Session, start: float, end: float, steps: int, smooth: float
     return lrs, losses, raw, reason
 
 
-def _trial(session: Session, peak: float, steps: int, smooth: float, diverge: float, bar: Any,
-           owner: str, validate: bool = False) -> Trial:
-    rates = trial_rates(peak, steps)
-    stop = _DivergenceStop(steps, smooth, diverge)
+def run_rates(session: Any, rates: Sequence[float], smooth: float, diverge: float, bar: Any,
+              owner: str) -> tuple[list[float], str]:
+    """Train one step at each rate, stopping at a non-finite loss or a divergence: the losses
+    and why it stopped (``completed``, ``non-finite loss``, ``diverged``)."""
+    stop = _DivergenceStop(len(rates), smooth, diverge)
     losses: list[float] = []
-    reason = "completed"
     for lr in rates:
         value = _as_float(session.step(lr), owner)
         if not math.isfinite(value):
-            reason = "non-finite loss"
-            break
+            return losses, "non-finite loss"
         losses.append(value)
         if bar is not None:
             bar.update(1)
         if stop.update(value)[1]:
-            reason = "diverged"
-            break
+            return losses, "diverged"
+    return losses, "completed"
+
+
+def _trial(session: Session, peak: float, steps: int, smooth: float, diverge: float, bar: Any,
+           owner: str, validate: bool = False) -> Trial:
+    rates = trial_rates(peak, steps)
+    losses, reason = run_rates(session, rates, smooth, diverge, bar, owner)
     if bar is not None and len(losses) < steps:
         bar.update(steps - len(losses))  # the bar counts the budget; a stopped trial used less
     score = trial_score(losses, steps)
