@@ -291,10 +291,12 @@ def test_power_exact_cases() -> None:
     assert (lk.constant(0.0) ** 0)(3) == 1.0  # 0 ** 0 = 1, as Python, numpy and C say
 
 
-def test_power_overflows_to_inf() -> None:
-    s = lk.constant(1e200) ** 2.5
-    assert s(0) == math.inf and s._generic_scalar(0.0) == math.inf
-    assert np.isinf(s(np.zeros(3))).all()
+def test_a_power_beyond_the_largest_rate_is_refused() -> None:
+    """Every valid schedule is finite: a power that can pass float32's largest is refused."""
+    with pytest.raises(ValueError, match=r"pow: constant\(value=1e\+30\) \*\* 2 can reach"):
+        lk.constant(1e30) ** 2
+    s = lk.constant(1e19) ** 2  # 1e38: still a rate
+    assert s(0) == pytest.approx(1e38, rel=1e-12) and np.isfinite(s(np.zeros(3))).all()
 
 
 def test_power_structure() -> None:

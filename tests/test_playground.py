@@ -340,11 +340,14 @@ def test_the_steps_drawn(app: Any) -> None:
 def test_no_curve_for_a_plateau_and_a_curve_cut_where_it_overflows(app: Any) -> None:
     import json
 
-    out = json.loads(app.render(["warmup(plateau(), steps=10)", "exponential(2.0)"],
-                                str(app.POINTS), "1"))  # every step drawn
-    plateau, growing = out["curves"]
+    specs = ["warmup(plateau(), steps=10)", "exponential(2.0)", "exponential(2.0, end=1e30)"]
+    out = json.loads(app.render(specs, str(app.POINTS), "1"))  # every step drawn
+    plateau, unbounded, growing = out["curves"]
     assert plateau["canonical"] == "warmup(plateau(), steps=10)" and "plateau()" in plateau["note"]
-    assert [c["drawn"] for c in out["curves"]] == [False, True]  # only the exponential
-    # 2.0 ** t passes the largest double at t = 1024: the curve stops there, and says so
-    assert 2.0**1023 <= sys.float_info.max < 2.0 * 2.0**1023
-    assert "overflows at step 1024:" in growing["note"]
+    assert [c["drawn"] for c in out["curves"]] == [False, False, True]
+    assert unbounded["error"].startswith("exponential: end must be a ceiling")  # lrkit's own
+    assert growing["note"] is None
+    # a peak of 1e300 times 2.0 ** t passes the largest double at t = 28: the curve stops there
+    out = json.loads(app.render(specs[2:], str(app.POINTS), "1e300"))
+    assert 1e300 * 2.0**27 <= sys.float_info.max < 1e300 * 2.0**28
+    assert "overflows at step 28:" in out["curves"][0]["note"]

@@ -241,7 +241,7 @@ def find_lr(
     generators are exactly what they were, also when the test raises. A tqdm bar is shown when
     ``progress`` and stderr is a terminal.
 
-    **The informed call** (``lrkit.informed``): told the planned run, ``total_steps`` (its length
+    The informed call (``lrkit.informed``): told the planned run, ``total_steps`` (its length
     in optimizer steps) and ``schedule`` (its shape: the rate at step ``t`` is ``peak *
     schedule(t)``, peak 1; default linear warmup over 5% then cosine to 0), the trials run that
     schedule squeezed into two shortened horizons (successive halving over candidate peaks) and
