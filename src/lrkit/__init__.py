@@ -52,7 +52,7 @@ from lrkit.schedules import (
 from lrkit.spec import SpecError, format_spec, from_dict, parse
 from lrkit.stepper import SpecMismatchWarning, Stepper
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # The constructors of DESIGN.md: lower-case names for the schedule classes.
 constant = Constant
