@@ -5,15 +5,15 @@ what the default call has to guess: how long the real run is, the shape of its s
 data to judge a trial on. After the sweep (``lrkit.rangetest``, which gives the ``ceiling``
 where the loss turns back up):
 
-1. **Rung 1**: ``RUNG1_CANDIDATES`` peaks half a decade apart, from the ceiling down, each a
+1. Rung 1: ``RUNG1_CANDIDATES`` peaks half a decade apart, from the ceiling down, each a
    trial of ``h1`` steps at ``lr_i = peak * shape(i * T / h1)`` (the planned schedule squeezed
    into ``h1`` steps), from the restored start on the same batches. If the best is the highest
    or the lowest peak tried, one more half-decade beyond it is tried while the budget lasts.
-2. **Rung 2** (successive halving): three peaks a quarter decade apart at twice the
+2. Rung 2 (successive halving): three peaks a quarter decade apart at twice the
    horizon, ``h2 = RUNG_RATIO * h1``, centred where rung 1's optimum ``v1`` would move under
    the prior ``v1 * RUNG_RATIO ** HORIZON_EXPONENT``; extended by one quarter decade past a
    winning edge.
-3. **Extrapolation in the run's length**: the optimal peak of a run of ``h`` steps follows
+3. Extrapolation in the run's length: the optimal peak of a run of ``h`` steps follows
    close to a power law ``v(h) ~ h ** b`` (Shen et al. 2024, "Power Scheduler"; Schaipp et al.
    2025), with ``b`` that depends on the task: on the panel's design tasks from about -1 (a
    tabular MLP with momentum SGD, which overfits at high rates in long runs) through 0 (an
