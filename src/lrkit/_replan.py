@@ -81,15 +81,9 @@ def check_count(owner: str, count: Any) -> int:
 
 def replanned(owner: str, current: Schedule, schedule: Any, at: float, ramp: Any) -> Splice:
     """``splice(current, schedule, at, ramp)``, the plan a driver follows after ``replan``."""
-    from lrkit.spec import parse
+    from lrkit.spec import as_schedule
 
-    if isinstance(schedule, str):
-        schedule = parse(schedule)
-    if not isinstance(schedule, Schedule):
-        raise ValueError(
-            f"{owner}: schedule must be an lrkit schedule or a spec string; got "
-            f"{type(schedule).__name__} {schedule!r:.80}"
-        )
+    schedule = as_schedule(f"{owner}: schedule", schedule)
     ramp = v.steps(owner, "ramp", ramp, allow_zero=True)
     return Splice(current, schedule, at, ramp)
 

@@ -445,3 +445,16 @@ def parse(text: str) -> Schedule:
         return _Parser(text).schedule(tree.body, 0)
     except RecursionError:
         raise SpecError(f"spec nested deeper than {MAX_DEPTH} levels") from None
+
+
+def as_schedule(owner: str, value: Any) -> Schedule:
+    """``value`` if it is a schedule, ``parse(value)`` if it is a spec string; else a
+    ``ValueError`` naming ``owner`` (what the drivers accept as a schedule)."""
+    if isinstance(value, str):
+        return parse(value)
+    if not isinstance(value, Schedule):
+        raise ValueError(
+            f"{owner} must be an lrkit schedule or a spec string; got {type(value).__name__} "
+            f"{value!r:.80}"
+        )
+    return value

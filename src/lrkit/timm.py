@@ -37,7 +37,7 @@ from torch.optim import Optimizer  # noqa: E402
 from lrkit import _validate as v  # noqa: E402
 from lrkit._format import FORMAT_VERSION, check_format  # noqa: E402
 from lrkit.schedules._base import Schedule  # noqa: E402
-from lrkit.spec import parse  # noqa: E402
+from lrkit.spec import as_schedule  # noqa: E402
 from lrkit.stepper import Stepper  # noqa: E402
 
 __all__ = ["TimmScheduler"]
@@ -99,13 +99,7 @@ class TimmScheduler:
                 f"{_OWNER}: optimizer must be a torch optimizer with param groups; got "
                 f"{type(optimizer).__name__}"
             )
-        if isinstance(schedule, str):
-            schedule = parse(schedule)
-        if not isinstance(schedule, Schedule):
-            raise ValueError(
-                f"{_OWNER}: schedule must be an lrkit schedule or a spec string; got "
-                f"{type(schedule).__name__} {schedule!r}"
-            )
+        schedule = as_schedule(f"{_OWNER}: schedule", schedule)
         mode = v.choice(_OWNER, "mode", mode, ("relative", "absolute"))  # type: ignore[assignment]
         t_in_epochs = v.boolean(_OWNER, "t_in_epochs", t_in_epochs)
         if updates_per_epoch is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pytest
 import torch
 
 
@@ -46,3 +47,35 @@ def assert_rates_close(ours: list[list[float]], theirs: list[list[float]], rtol:
         assert len(a) == len(b), f"step {step}: {len(a)} vs {len(b)} groups"
         for g, (x, y) in enumerate(zip(a, b, strict=True)):
             assert abs(x - y) <= atol + rtol * abs(y), f"step {step} group {g}: {x!r} != {y!r}"
+
+
+# -- a tiny regression model for Hugging Face's Trainer (two param groups: body and head) -------
+
+
+class HFRegressor(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = torch.nn.Linear(4, 8)
+        self.head = torch.nn.Linear(8, 1)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.head(torch.tanh(self.body(x)))
+        return {"loss": torch.nn.functional.mse_loss(out, labels), "logits": out}
+
+
+def hf_data(n: int, seed: int) -> list[dict[str, torch.Tensor]]:
+    """``n`` examples ``{"x", "labels"}`` of a noisy sine of the sum, from ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=gen)
+    y = x.sum(1, keepdim=True).sin() + 0.3 * torch.randn(n, 1, generator=gen)
+    return [{"x": a, "labels": b} for a, b in zip(x, y, strict=True)]
+
+
+LIGHTNING_WARNINGS = [
+    pytest.mark.filterwarnings("ignore::UserWarning:pytorch_lightning.*"),
+    pytest.mark.filterwarnings("ignore::UserWarning:lightning.*"),
+    pytest.mark.filterwarnings("ignore::UserWarning:lightning_fabric.*"),
+    pytest.mark.filterwarnings("ignore:.*LeafSpec.*:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning"),
+]
+"""Lightning's own notes, which say nothing about lrkit."""

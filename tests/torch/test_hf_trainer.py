@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import torch
+from _torch_testing import HFRegressor, hf_data
 from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
 
 import lrkit as lk
@@ -65,22 +66,6 @@ def test_trainer_logs_the_schedule(tmp_path: Path) -> None:
 
 # -- a tiny regression model, two param groups ---------------------------------------------
 
-class _Regressor(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = torch.nn.Linear(4, 8)
-        self.head = torch.nn.Linear(8, 1)
-
-    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = self.head(torch.tanh(self.body(x)))
-        return {"loss": torch.nn.functional.mse_loss(out, labels), "logits": out}
-
-
-def _data(n: int, seed: int) -> list[dict[str, torch.Tensor]]:
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 4, generator=gen)
-    y = x.sum(1, keepdim=True).sin() + 0.3 * torch.randn(n, 1, generator=gen)
-    return [{"x": a, "labels": b} for a, b in zip(x, y, strict=True)]
 
 
 class _Record(transformers.TrainerCallback):  # type: ignore[misc]
@@ -104,7 +89,7 @@ def _trainer(
     **kwargs: Any,
 ) -> tuple[Any, _Record, Any]:
     torch.manual_seed(0)
-    model = _Regressor()
+    model = HFRegressor()
     opt = torch.optim.SGD([{"params": model.body.parameters()},
                            {"params": model.head.parameters(), "lr": HEAD * LR}], lr=LR)
     sched = make_scheduler(opt) if make_scheduler else None
@@ -117,7 +102,7 @@ def _trainer(
     record = _Record()
     trainer = transformers.Trainer(
         model=model, args=transformers.TrainingArguments(**settings),
-        train_dataset=_data(64, 1), eval_dataset=_data(16, 2),
+        train_dataset=hf_data(64, 1), eval_dataset=hf_data(16, 2),
         optimizers=(opt, sched), callbacks=[record, *callbacks],
     )
     return trainer, record, sched
@@ -234,11 +219,11 @@ def test_several_eval_datasets_monitor_one_of_them(tmp_path: Path) -> None:
     trainer, record, _ = _trainer(tmp_path, lambda o: LRScheduler(o, lk.plateau(**PLATEAU)),
                                   [ReportMetric("eval_b_loss")],
                                   metric_for_best_model=None)
-    trainer.eval_dataset = {"a": _data(16, 3), "b": _data(16, 2)}
+    trainer.eval_dataset = {"a": hf_data(16, 3), "b": hf_data(16, 2)}
     trainer.train()
     theirs, rec_t, _ = _trainer(tmp_path / "rop", lambda o: ReduceLROnPlateau(o, **PLATEAU),
                                 metric_for_best_model="eval_b_loss")
-    theirs.eval_dataset = {"a": _data(16, 3), "b": _data(16, 2)}
+    theirs.eval_dataset = {"a": hf_data(16, 3), "b": hf_data(16, 2)}
     theirs.train()
     assert record.rates == rec_t.rates
     assert _reductions(record.rates) >= 3
@@ -255,7 +240,7 @@ def test_a_monitor_missing_from_the_metrics_names_those_there(tmp_path: Path) ->
 def test_several_eval_datasets_and_an_unprefixed_name(tmp_path: Path) -> None:
     trainer, _, _ = _trainer(tmp_path, lambda o: LRScheduler(o, lk.plateau()), [ReportMetric()],
                              metric_for_best_model=None)
-    trainer.eval_dataset = {"a": _data(16, 3), "b": _data(16, 2)}
+    trainer.eval_dataset = {"a": hf_data(16, 3), "b": hf_data(16, 2)}
     with pytest.raises(ValueError, match=r"'eval_loss'.*'eval_a_loss'.*'eval_b_loss'"):
         trainer.train()
 

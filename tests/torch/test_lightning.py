@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import torch
+from _torch_testing import LIGHTNING_WARNINGS
 from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
 
 import lrkit as lk
@@ -27,11 +28,7 @@ from lrkit.lightning import ReportMetric
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::UserWarning:pytorch_lightning.*"),
-    pytest.mark.filterwarnings("ignore::UserWarning:lightning.*"),
-    pytest.mark.filterwarnings("ignore::UserWarning:lightning_fabric.*"),
-    pytest.mark.filterwarnings("ignore:.*LeafSpec.*:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning"),
+    *LIGHTNING_WARNINGS,
 ]
 
 PACKAGES = ["lightning.pytorch", "pytorch_lightning"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import torch
+from _torch_testing import LIGHTNING_WARNINGS
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 pytest.importorskip("jsonargparse")
@@ -24,11 +25,7 @@ pytest.importorskip("pytorch_lightning")
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::UserWarning:pytorch_lightning.*"),
-    pytest.mark.filterwarnings("ignore::UserWarning:lightning.*"),
-    pytest.mark.filterwarnings("ignore::UserWarning:lightning_fabric.*"),
-    pytest.mark.filterwarnings("ignore:.*LeafSpec.*:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning"),
+    *LIGHTNING_WARNINGS,
     pytest.mark.filterwarnings("ignore::DeprecationWarning:lightning.pytorch.cli"),  # jsonargparse
 ]
 

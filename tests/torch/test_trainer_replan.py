@@ -24,17 +24,14 @@ from typing import Any
 
 import pytest
 import torch
+from _torch_testing import LIGHTNING_WARNINGS, HFRegressor, hf_data
 
 import lrkit as lk
 from lrkit.torch.scheduler import LRScheduler
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::UserWarning:pytorch_lightning.*"),
-    pytest.mark.filterwarnings("ignore::UserWarning:lightning.*"),
-    pytest.mark.filterwarnings("ignore::UserWarning:lightning_fabric.*"),
-    pytest.mark.filterwarnings("ignore:.*LeafSpec.*:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning"),
+    *LIGHTNING_WARNINGS,
     # Lightning's notes on a mid-epoch checkpoint, re-issued by pytest.warns
     pytest.mark.filterwarnings("ignore:Be aware that when using `ckpt_path`"),
     pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before"),
@@ -99,24 +96,6 @@ transformers = pytest.importorskip("transformers")
 from lrkit.transformers import TokenClock  # noqa: E402
 
 
-class _Regressor(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = torch.nn.Linear(4, 8)
-        self.head = torch.nn.Linear(8, 1)
-
-    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = self.head(torch.tanh(self.body(x)))
-        return {"loss": torch.nn.functional.mse_loss(out, labels), "logits": out}
-
-
-def _data(n: int, seed: int) -> list[dict[str, torch.Tensor]]:
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 4, generator=gen)
-    y = x.sum(1, keepdim=True).sin() + 0.3 * torch.randn(n, 1, generator=gen)
-    return [{"x": a, "labels": b} for a, b in zip(x, y, strict=True)]
-
-
 class _Rates(transformers.TrainerCallback):  # type: ignore[misc]
     """The rate each optimizer step uses (read just before it)."""
 
@@ -140,7 +119,7 @@ class _Replan(transformers.TrainerCallback):  # type: ignore[misc]
 def _hf_trainer(out: Path, schedule: lk.Schedule, max_steps: int,
                 callbacks: Sequence[Any] = (), **kwargs: Any) -> tuple[Any, _Rates, LRScheduler]:
     torch.manual_seed(0)
-    model = _Regressor()
+    model = HFRegressor()
     opt = torch.optim.SGD(model.parameters(), lr=BASE)
     sched = LRScheduler(opt, schedule)
     settings: dict[str, Any] = {
@@ -150,7 +129,7 @@ def _hf_trainer(out: Path, schedule: lk.Schedule, max_steps: int,
     } | kwargs
     rates = _Rates()
     trainer = transformers.Trainer(
-        model=model, args=transformers.TrainingArguments(**settings), train_dataset=_data(64, 1),
+        model=model, args=transformers.TrainingArguments(**settings), train_dataset=hf_data(64, 1),
         optimizers=(opt, sched), callbacks=[*callbacks, rates])
     return trainer, rates, sched
 
@@ -398,13 +377,13 @@ def test_token_clock_checked_again_when_added_later(tmp_path: Path) -> None:
 
 
 def test_token_clock_needs_an_lrkit_scheduler(tmp_path: Path) -> None:
-    model = _Regressor()
+    model = HFRegressor()
     opt = torch.optim.SGD(model.parameters(), lr=BASE)
     args = transformers.TrainingArguments(
         output_dir=str(tmp_path), max_steps=2, report_to=[], use_cpu=True, save_strategy="no",
         disable_tqdm=True, include_num_input_tokens_seen="all")
     trainer = transformers.Trainer(
-        model=model, args=args, train_dataset=_data(8, 1), callbacks=[TokenClock()],
+        model=model, args=args, train_dataset=hf_data(8, 1), callbacks=[TokenClock()],
         optimizers=(opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0)))
     with pytest.raises(ValueError, match="TokenClock: the Trainer's scheduler is LambdaLR, not "
                                          "an lrkit LRScheduler"):
@@ -545,12 +524,12 @@ def test_lightning_replanned_run_resumed_by_the_original_code_continues_the_repl
 def test_token_clock_refuses_a_run_that_counts_no_tokens(tmp_path: Path) -> None:
     """A model whose input is not ``input_ids``: the Trainer logs a warning and counts nothing;
     the schedule would stay at s(0)."""
-    model = _Regressor()
+    model = HFRegressor()
     opt = torch.optim.SGD(model.parameters(), lr=BASE)
     args = transformers.TrainingArguments(
         output_dir=str(tmp_path), max_steps=3, report_to=[], use_cpu=True, save_strategy="no",
         disable_tqdm=True, include_num_input_tokens_seen="all")
-    trainer = transformers.Trainer(model=model, args=args, train_dataset=_data(16, 1),
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=hf_data(16, 1),
                                    optimizers=(opt, LRScheduler(opt, IN_TOKENS)),
                                    callbacks=[TokenClock()])
     with pytest.raises(ValueError, match=r"TokenClock: the Trainer counted no tokens in the "

@@ -28,12 +28,13 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from lrkit import Schedule, parse
+from lrkit import Schedule
 from lrkit import _validate as v
 from lrkit._format import FORMAT_VERSION, check_format
 from lrkit._replan import advance, check_count, reconcile, replanned, say
 from lrkit._silence import MetricWatch
 from lrkit.schedules.plateau import PlateauState
+from lrkit.spec import as_schedule
 from lrkit.stepper import load_plateaus
 
 __all__ = ["LRScheduler"]
@@ -50,17 +51,6 @@ _PAIR = (
     "a schedule, a spec string, a (schedule, mode) pair or a [schedule, mode] list (as YAML "
     "and Hydra write it; mode 'relative' or 'absolute')"
 )
-
-
-def _as_schedule(owner: str, schedule: Any) -> Schedule:
-    if isinstance(schedule, Schedule):
-        return schedule
-    if isinstance(schedule, str):
-        return parse(schedule)
-    raise ValueError(
-        f"{owner} must be an lrkit schedule or a spec string; got {type(schedule).__name__} "
-        f"{schedule!r}"
-    )
 
 
 def _check_mode(owner: str, mode: Any) -> Mode:
@@ -495,10 +485,10 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
                     f"has {n_groups} param groups; allowed: one schedule for every group, or a "
                     "list with exactly one per param group"
                 )
-            entries = [(_as_schedule(f"LRScheduler: schedule[{i}]", s), self.mode)
+            entries = [(as_schedule(f"LRScheduler: schedule[{i}]", s), self.mode)
                        for i, s in enumerate(items)]
             return _Track("lr", entries, per_group=True)
-        return _Track("lr", [(_as_schedule("LRScheduler: schedule", schedule), self.mode)],
+        return _Track("lr", [(as_schedule("LRScheduler: schedule", schedule), self.mode)],
                       per_group=False)
 
     def _hyper_track(self, name: Any, entry: Any, n_groups: int) -> _Track:
@@ -536,7 +526,7 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
                 "'cosine(steps=100)'); the mode of a [schedule, mode] pair must be 'relative' or "
                 "'absolute'"
             )
-        return _as_schedule(owner, entry), mode
+        return as_schedule(owner, entry), mode
 
     def _specs_text(self) -> str:
         specs = self._tracks[0].specs if self._tracks[0].lanes else [
